@@ -1,0 +1,33 @@
+# Accord: the two set-up commands are `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+VENV_STAMP := .venv/.synced
+
+.PHONY: demo test lint unit bench bootstrap clean
+
+bootstrap: $(VENV_STAMP)
+
+# Installs uv with pip when missing, then every dependency from uv.lock (and nothing else).
+$(VENV_STAMP): pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+demo: $(VENV_STAMP)
+	$(UV) run --frozen accord demo
+
+lint: $(VENV_STAMP)
+	$(UV) run --frozen ruff format --check src tests
+	$(UV) run --frozen ruff check src tests
+	$(UV) run --frozen mypy --strict src/
+
+unit: $(VENV_STAMP)
+	$(UV) run --frozen pytest
+
+test: lint unit
+
+bench: $(VENV_STAMP)
+	$(UV) run --frozen python -m pytest tests/bench -s -p no:cacheprovider -o addopts="" --timeout=1800
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,70 @@
+"""What every subcommand shares: the node folder option, the passphrase, error printing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from accord.clock import SystemClock
+from accord.config import Settings, load_settings
+from accord.errors import AccordError, NodeError
+from accord.node.home import Node
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+DirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        "-d",
+        help="Node folder (default: $ACCORD_HOME, else ./accord-node).",
+        show_default=False,
+    ),
+]
+
+
+def settings_for(directory: Path | None) -> Settings:
+    return load_settings(home=directory)
+
+
+def passphrase(settings: Settings, *, confirm: bool = False) -> str:
+    """ACCORD_PASSPHRASE, else a prompt on a terminal; never echoed."""
+    if settings.passphrase is not None:
+        return settings.passphrase.get_secret_value()
+    if not sys.stdin.isatty():
+        raise NodeError(
+            "no passphrase: ACCORD_PASSPHRASE is unset and there is no terminal to ask on",
+            advice="Set ACCORD_PASSPHRASE in the environment of this command.",
+        )
+    value: str = typer.prompt("Node passphrase", hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+@contextlib.contextmanager
+def opened_node(directory: Path | None) -> Iterator[Node]:
+    settings = settings_for(directory)
+    node = Node.open(settings, SystemClock(), passphrase(settings))
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+def report(error: AccordError) -> None:
+    """Print an AccordError for a person (-v / ACCORD_DEBUG adds the traceback)."""
+    err_console.print(f"[bold red]error:[/] {error.message}")
+    for field in error.errors:
+        article = f" ({field.article})" if field.article else ""
+        err_console.print(f"  - {field.field}: {field.message}{article}")
+    if error.advice:
+        err_console.print(f"[yellow]what to do:[/] {error.advice}")
+    if os.environ.get("ACCORD_DEBUG"):
+        err_console.print_exception()

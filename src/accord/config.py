@@ -1,0 +1,141 @@
+"""Settings: one typed, bounded, documented object; ``ACCORD_`` environment variables win over
+the node folder's ``settings.toml``, which wins over the defaults.
+
+Every setting is listed in ``docs/configuration.md``; a test fails when one is not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from accord.errors import ConfigError
+
+SETTINGS_FILE = "settings.toml"
+KIB = 1024
+MIB = 1024 * KIB
+HOUR = 3600.0
+
+
+class Settings(BaseSettings):
+    """Node settings. Sizes in bytes, durations in seconds."""
+
+    model_config = SettingsConfigDict(env_prefix="ACCORD_", extra="forbid", frozen=True)
+
+    home: Path = Field(
+        default=Path("accord-node"),
+        description="The node folder: keys, database, settings. `--dir` on the CLI sets it too.",
+    )
+    passphrase: SecretStr | None = Field(
+        default=None,
+        description="Unlocks the node's private keys; prompted for on a terminal when unset.",
+    )
+    max_message_bytes: int = Field(
+        default=16 * MIB,
+        ge=4 * KIB,
+        le=256 * MIB,
+        description="Largest envelope a node sends or accepts, counted on the wire.",
+    )
+    message_max_age: float = Field(
+        default=72 * HOUR,
+        ge=60,
+        le=30 * 24 * HOUR,
+        description="A message created longer ago than this is refused (replay window).",
+    )
+    clock_skew: float = Field(
+        default=300,
+        ge=0,
+        le=3600,
+        description="How far in the future a message's creation time may lie (peers' clocks).",
+    )
+    delivery_timeout: float = Field(
+        default=48 * HOUR,
+        ge=1,
+        le=30 * 24 * HOUR,
+        description="A message without a receipt this long after creation is marked failed.",
+    )
+    retry_base: float = Field(
+        default=0.5,
+        ge=0.01,
+        le=60,
+        description="First retry delay; doubles per attempt with full jitter.",
+    )
+    retry_max: float = Field(
+        default=300,
+        ge=0.1,
+        le=6 * HOUR,
+        description="Longest delay between two delivery attempts.",
+    )
+    request_timeout: float = Field(
+        default=15,
+        ge=0.5,
+        le=600,
+        description="Timeout of one HTTP request to a peer (connect, read and write).",
+    )
+    outbox_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=512,
+        description="Deliveries in flight at once per peer.",
+    )
+    outbox_poll: float = Field(
+        default=0.5,
+        ge=0.01,
+        le=60,
+        description="How often the outbox looks for work queued by other processes (the CLI).",
+    )
+    max_recipients: int = Field(
+        default=256,
+        ge=1,
+        le=4096,
+        description="Most addressees one envelope may carry.",
+    )
+
+    @model_validator(mode="after")
+    def _delivery_before_replay_window(self) -> Settings:
+        if self.delivery_timeout > self.message_max_age:
+            raise ValueError(
+                "delivery_timeout must not exceed message_max_age: a retry older than the "
+                "receiver's replay window would be refused"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        home = init_settings().get("home") or env_settings().get("home")
+        if home is not None:
+            toml = Path(home) / SETTINGS_FILE
+            if toml.is_file():
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation failures into a :class:`ConfigError`."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings: {problems}",
+            advice="Fix the ACCORD_* environment variable or settings.toml entry named above "
+            "(docs/configuration.md lists every setting with its bounds).",
+        ) from exc

@@ -1,0 +1,1 @@
+"""Database: engine set-up, schema, migrations, and the single writer."""

@@ -1,0 +1,102 @@
+"""The single writer (style.md §4, after Datasette): one thread owns the write connection and
+commits queued jobs in groups, each job inside its own SAVEPOINT.
+
+Grouping makes one fsync serve many jobs (group commit), which is what lets a node take
+hundreds of durable messages a second. A job that raises is rolled back alone; the others in
+its group still commit. Callers learn the outcome only after COMMIT returned, so nothing is
+acknowledged before it is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from accord.errors import StorageError
+
+T = TypeVar("T")
+Job = tuple[Callable[[Connection], Any], "Future[Any]"]
+MAX_GROUP = 256
+_STOP = object()
+
+
+class Writer:
+    """Serialises all writes of one process through one connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._queue: queue.Queue[Job | object] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="accord-db-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[Connection], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((job, future))
+        return future
+
+    def run(self, job: Callable[[Connection], T]) -> T:
+        """Run ``job`` in a write transaction and wait for its commit."""
+        return self.submit(job).result()
+
+    async def write(self, job: Callable[[Connection], T]) -> T:
+        return await asyncio.wrap_future(self.submit(job))
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    group.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = _STOP in group
+            self._commit([job for job in group if job is not _STOP])  # type: ignore[misc]
+            if stop:
+                return
+
+    def _commit(self, group: list[Job]) -> None:
+        results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            with self._engine.connect() as connection, connection.begin():
+                for job, future in group:
+                    results.append(_run_in_savepoint(connection, job, future))
+        except SQLAlchemyError as exc:
+            error = StorageError(
+                f"the database refused a commit: {exc.__class__.__name__}",
+                advice="Check disk space and permissions of the node folder; nothing was saved.",
+            )
+            for _job, future in group:
+                future.set_exception(error)
+            return
+        for future, value, failure in results:
+            if failure is None:
+                future.set_result(value)
+            else:
+                future.set_exception(failure)
+
+
+def _run_in_savepoint(
+    connection: Connection, job: Callable[[Connection], Any], future: Future[Any]
+) -> tuple[Future[Any], Any, BaseException | None]:
+    savepoint = connection.begin_nested()
+    try:
+        value = job(connection)
+    except Exception as exc:  # noqa: BLE001 - the job's own error goes back to its caller
+        savepoint.rollback()
+        return future, None, exc
+    savepoint.commit()
+    return future, value, None

@@ -1,0 +1,1 @@
+"""A local federation on loopback and the end-to-end demonstration scenario."""

@@ -1,0 +1,69 @@
+"""``accord demo``: the main job, a three-node federation on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from accord.cli.common import console
+from accord.demo import scenario
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        keep: Annotated[
+            bool, typer.Option(help="Leave the nodes running and print their URLs.")
+        ] = False,
+        root: Annotated[
+            Path | None, typer.Option(help="Create the nodes here (default: a temp folder).")
+        ] = None,
+    ) -> None:
+        """Start Viet Nam, Russian Federation and South Africa nodes on loopback, exchange
+        one-to-one and group messages, and print the timeline. Exits 0 when every message
+        was delivered and every receipt verified."""
+        with contextlib.ExitStack() as stack:
+            if root is None:
+                root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="accord-")))
+            console.print(f"Creating three nodes and a signed directory in {root} …")
+            federation = scenario.create(root)
+            federation.start()
+            stack.callback(federation.stop)
+            for node in federation.nodes.values():
+                console.print(f"  {node.spec.id:<12} {node.spec.country}  {node.url}  "
+                              f"{node.spec.name}")
+            outcome = scenario.run(federation)
+            _print(outcome)
+            if keep:
+                console.print("Nodes keep running (Ctrl-C stops them). Node folders: "
+                              f"{root}; passphrase in each node's environment: see serve.log.")
+                with contextlib.suppress(KeyboardInterrupt):
+                    while True:
+                        time.sleep(3600)
+        if not outcome.ok:
+            raise typer.Exit(code=1)
+
+
+def _print(outcome: scenario.Outcome) -> None:
+    if not outcome.events:
+        console.print("[red]nothing happened[/]")
+        return
+    start = outcome.events[0].at
+    console.print("\n[bold]Timeline[/]")
+    for event in outcome.events:
+        stamp = datetime.fromtimestamp(event.at, UTC).strftime("%H:%M:%S.%f")[:-3]
+        console.print(f"  {stamp} +{(event.at - start) * 1000:7.1f} ms  "
+                      f"[bold]{event.node:<11}[/] {event.text}")
+    console.print(
+        f"\n{outcome.delivered}/{outcome.deliveries} deliveries with a receipt, "
+        f"{outcome.receipts_verified} receipts verified."
+    )
+    for failure in outcome.failures:
+        console.print(f"[red]not delivered:[/] {failure}")
+    console.print("[green]All delivered and verified.[/]" if outcome.ok else "[red]FAILED[/]")

@@ -1,0 +1,180 @@
+"""The demonstration: three authorities on loopback exchange signed, encrypted messages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Row, select
+
+from accord.db.schema import deliveries, incoming, outgoing
+from accord.demo.federation import LocalFederation, NodeSpec
+from accord.envelope.models import Kind, Priority
+from accord.envelope.receipt import verify_receipt
+from accord.federation.models import DONE, DeliveryState
+from accord.federation.reading import Mailbox
+from accord.federation.service import Federation
+from accord.identity.models import Role
+from accord.node.home import Node
+
+SPECS = [
+    NodeSpec(
+        "vn-mps-247",
+        "Ministry of Public Security, 24/7 point of contact",
+        "VN",
+        (Role.POC_24X7, Role.LAW_ENFORCEMENT),
+        ("vi", "en"),
+    ),
+    NodeSpec(
+        "ru-gp-ca",
+        "Prosecutor General's Office, central authority",
+        "RU",
+        (Role.CENTRAL_AUTHORITY,),
+        ("ru", "en"),
+    ),
+    NodeSpec(
+        "za-doj-ca",
+        "Department of Justice and Constitutional Development, central authority",
+        "ZA",
+        (Role.CENTRAL_AUTHORITY,),
+        ("en",),
+    ),
+]
+GROUPS = {"hanoi-demo": ("vn-mps-247", "ru-gp-ca", "za-doj-ca")}
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float
+    node: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    events: list[Event]
+    deliveries: int
+    delivered: int
+    receipts_verified: int
+    failures: list[str]
+
+    @property
+    def ok(self) -> bool:
+        total = self.deliveries
+        return total > 0 and self.delivered == total == self.receipts_verified
+
+
+def create(root: Path) -> LocalFederation:
+    return LocalFederation.create(root, SPECS, GROUPS)
+
+
+def run(federation: LocalFederation, timeout: float = 30.0) -> Outcome:
+    """Send one-to-one and group messages, acknowledge one, wait, and collect the timeline."""
+    vn, ru, za = (federation.nodes[s.id].open() for s in SPECS)
+    try:
+        first = Federation(vn).send(
+            "ru-gp-ca",
+            Kind.NOTE,
+            {
+                "subject": "Advance notice: expedited preservation request to follow",
+                "text": "Online-fraud case HN-2026-0412: please expect a preservation request "
+                "for subscriber and traffic data held by a provider in your territory.",
+                "attachments": [],
+            },
+            Priority.URGENT,
+        )
+        Federation(za).send(
+            "hanoi-demo",
+            Kind.NOTE,
+            {
+                "subject": "Contact details for the joint exercise",
+                "text": "Our central authority is reachable on this channel around the clock.",
+                "attachments": [],
+            },
+        )
+        _wait_for(lambda: _received(ru, first), timeout)
+        Mailbox(Federation(ru)).acknowledge(first)
+        _wait_for(lambda: _settled([vn, ru, za]), timeout)
+        _wait_for(lambda: _acknowledged(vn, first), timeout)
+        return _collect([vn, ru, za])
+    finally:
+        for node in (vn, ru, za):
+            node.close()
+
+
+def _wait_for(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not check():
+        time.sleep(0.05)
+
+
+def _received(node: Node, message_id: str) -> bool:
+    with node.read_engine.connect() as c:
+        query = select(incoming.c.message_id).where(incoming.c.message_id == message_id)
+        return c.execute(query).first() is not None
+
+
+def _settled(nodes: list[Node]) -> bool:
+    final = {s.value for s in (*DONE, DeliveryState.FAILED)}
+    for node in nodes:
+        with node.read_engine.connect() as c:
+            if any(row.state not in final for row in c.execute(select(deliveries.c.state))):
+                return False
+    return True
+
+
+def _acknowledged(node: Node, message_id: str) -> bool:
+    with node.read_engine.connect() as c:
+        query = select(deliveries.c.state).where(deliveries.c.message_id == message_id)
+        row = c.execute(query).first()
+    return row is not None and row.state == DeliveryState.ACKNOWLEDGED.value
+
+
+def _collect(nodes: list[Node]) -> Outcome:
+    """Read every node's database: what it sent, received, and each receipt (re-verified)."""
+    events: list[Event] = []
+    total = delivered = verified = 0
+    failures: list[str] = []
+    for node in nodes:
+        directory = Federation(node).directory()
+        with node.read_engine.connect() as c:
+            sent = c.execute(select(outgoing.c.message_id, outgoing.c.address, outgoing.c.kind,
+                                    outgoing.c.created_at, outgoing.c.sha256)).all()
+            rows = c.execute(select(deliveries)).all()
+            received = c.execute(select(incoming.c.message_id, incoming.c.sender,
+                                        incoming.c.kind, incoming.c.received_at)).all()
+        digests = {m.message_id: m.sha256 for m in sent}
+        for m in sent:
+            events.append(Event(m.created_at, node.id, f"{m.kind} {m.message_id[:13]}… "
+                                f"signed, encrypted, queued to {m.address}"))
+        for row in rows:
+            total += 1
+            if row.state in {s.value for s in DONE}:
+                delivered += 1
+                verify_receipt(row.receipt, message_id=row.message_id,
+                               sha256=digests[row.message_id], receiver=row.recipient,
+                               receiver_key=directory.signing_key(row.recipient))
+                verified += 1
+                latency = (row.delivered_at - _created(sent, row.message_id)) * 1000
+                events.append(Event(row.delivered_at, node.id,
+                                    f"signed receipt from {row.recipient} verified "
+                                    f"({latency:.0f} ms after creation)"))
+            else:
+                failures.append(f"{row.message_id} to {row.recipient}: {row.state} "
+                                f"{row.last_error or ''}")
+            if row.acknowledged_at is not None:
+                events.append(Event(row.acknowledged_at, node.id,
+                                    f"signed acknowledgement from {row.recipient}: opened"))
+        for r in received:
+            events.append(Event(r.received_at, node.id,
+                                f"received {r.kind} {r.message_id[:13]}… from {r.sender}, "
+                                "verified, stored, receipt signed"))
+    events.sort(key=lambda e: e.at)
+    return Outcome(events, total, delivered, verified, failures)
+
+
+def _created(sent: Sequence[Row[Any]], message_id: str) -> float:
+    return float(next(m.created_at for m in sent if m.message_id == message_id))

@@ -1,0 +1,1 @@
+"""Sign-then-encrypt envelopes and receipts: pure functions, bytes and ``now`` in."""

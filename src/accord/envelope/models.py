@@ -1,0 +1,71 @@
+"""Envelope records: routing data, opened messages, receipts, and message ids."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+class Priority(StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    FLASH = "flash"
+
+
+class Kind(StrEnum):
+    """What a message carries; the kind is inside the signed payload, never in the header."""
+
+    NOTE = "note"  # an operator's message: subject, text, attachments
+    ACK = "ack"  # the recipient's operator opened a message
+
+
+@dataclass(frozen=True)
+class Routing:
+    """The only data in the JWE protected header: enough to route, nothing of the content."""
+
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    created: datetime
+    priority: Priority
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A verified, decrypted message."""
+
+    routing: Routing
+    kind: Kind
+    body: dict[str, Any]
+    sha256: str  # of the wire bytes, as the receipt states it
+    signed: bytes  # the sender's JWS, kept as proof of origin
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the receiver signed: it holds these exact bytes for this message id."""
+
+    message_id: str
+    sha256: str
+    sender: str
+    receiver: str
+    received_at: datetime
+    token: str  # the compact JWS itself
+
+
+def new_message_id(now: datetime, random: Callable[[int], bytes] = os.urandom) -> str:
+    """A UUIDv7 (RFC 9562 §5.7): 48-bit Unix milliseconds, version 7, variant 10, 74 random bits."""
+    millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+    rand = int.from_bytes(random(10), "big")
+    rand_a = (rand >> 62) & 0xFFF
+    rand_b = rand & ((1 << 62) - 1)
+    value = (millis << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    return str(uuid.UUID(int=value))

@@ -1,0 +1,169 @@
+"""The one error base of Accord and its tree.
+
+Every error a user can meet derives from :class:`AccordError` and carries a stable machine
+``code``, a human message saying what was wrong, and ``advice`` saying what to do. The CLI
+prints message and advice; the HTTP API maps the same fields to one JSON shape
+(:func:`accord.federation.api.error_body`).
+
+::
+
+    AccordError
+    ├── ConfigError               settings or node folder unusable
+    ├── NodeError                 node creation, keys, passphrase
+    ├── StorageError              database failures (wrapped sqlite/SQLAlchemy errors)
+    ├── InputError                a user-supplied value breaks a rule (carries field errors)
+    ├── DirectoryError            participant cards and the signed federation directory
+    ├── EnvelopeError             a message that must not be accepted (one subclass per attack)
+    └── DeliveryError             a peer could not be reached or answered wrongly
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One broken rule: which field, which rule and, where a legal rule applies, the article."""
+
+    field: str
+    rule: str
+    message: str
+    article: str | None = None
+
+
+@dataclass
+class AccordError(Exception):
+    """Base of every Accord error; ``message`` says what is wrong, ``advice`` what to do."""
+
+    message: str
+    advice: str = ""
+    errors: list[FieldError] = field(default_factory=list)
+
+    code = "accord_error"
+    http_status = 400
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(AccordError):
+    code = "config_invalid"
+
+
+class NodeError(AccordError):
+    code = "node_error"
+
+
+class PassphraseError(NodeError):
+    code = "passphrase_wrong"
+
+
+class StorageError(AccordError):
+    code = "storage_error"
+    http_status = 503
+
+
+class InputError(AccordError):
+    code = "input_invalid"
+    http_status = 422
+
+
+class NotFoundError(AccordError):
+    code = "not_found"
+    http_status = 404
+
+
+# Directory ---------------------------------------------------------------------------------
+
+
+class DirectoryError(AccordError):
+    code = "directory_invalid"
+
+
+class CardInvalid(DirectoryError):
+    code = "card_invalid"
+
+
+class DirectoryUnsigned(DirectoryError):
+    code = "directory_unsigned"
+
+
+class DirectoryThresholdNotMet(DirectoryError):
+    code = "directory_threshold_not_met"
+
+
+class DirectoryExpired(DirectoryError):
+    code = "directory_expired"
+
+
+class DirectoryRollback(DirectoryError):
+    code = "directory_rollback"
+
+
+class UnknownParticipant(DirectoryError):
+    code = "unknown_participant"
+
+
+# Envelope ----------------------------------------------------------------------------------
+
+
+class EnvelopeError(AccordError):
+    code = "envelope_invalid"
+
+
+class EnvelopeMalformed(EnvelopeError):
+    code = "envelope_malformed"
+
+
+class EnvelopeTampered(EnvelopeError):
+    code = "envelope_tampered"
+
+
+class WrongSigner(EnvelopeError):
+    code = "signature_key_mismatch"
+
+
+class UnknownSender(EnvelopeError):
+    code = "sender_unknown"
+    http_status = 403
+
+
+class NotARecipient(EnvelopeError):
+    code = "not_a_recipient"
+    http_status = 421
+
+
+class OutsideTimeWindow(EnvelopeError):
+    code = "created_outside_window"
+
+
+class ReplayedMessage(EnvelopeError):
+    code = "message_id_replayed"
+    http_status = 409
+
+
+class PayloadTooLarge(EnvelopeError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+# Delivery ----------------------------------------------------------------------------------
+
+
+class DeliveryError(AccordError):
+    code = "delivery_failed"
+    http_status = 502
+
+
+class ReceiptInvalid(DeliveryError):
+    code = "receipt_invalid"
+
+
+class PeerRejected(DeliveryError):
+    """The peer answered with a definitive refusal; retrying the same bytes cannot succeed."""
+
+    code = "peer_rejected"

@@ -1,0 +1,153 @@
+"""The node's HTTP API (protocol v1) and its one JSON error shape.
+
+Every error answers ``{"code", "message", "advice", "errors": [{"field", "rule", "message",
+"article"}]}`` with the status of the error class; ``tests/unit/federation/test_api_errors.py``
+pins the shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from accord import __version__
+from accord.errors import AccordError, FieldError, PayloadTooLarge
+from accord.federation.outbox import Outbox
+from accord.federation.service import Federation
+from accord.federation.transport import MEDIA_TYPE, MESSAGES_PATH
+
+log = structlog.get_logger("accord.api")
+OFFLOAD_BYTES = 64 * 1024  # envelopes larger than this are opened in a worker thread
+
+
+class UnsupportedMediaType(AccordError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+def error_body(error: AccordError) -> dict[str, Any]:
+    return {
+        "code": error.code,
+        "message": error.message,
+        "advice": error.advice,
+        "errors": [_field(e) for e in error.errors],
+    }
+
+
+def _field(error: FieldError) -> dict[str, Any]:
+    return {
+        "field": error.field,
+        "rule": error.rule,
+        "message": error.message,
+        "article": error.article,
+    }
+
+
+def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
+    """The node's ASGI app; with ``outbox``, the worker runs for the app's lifetime."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(outbox.run(stop)) if outbox is not None else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                await worker
+
+    app = FastAPI(title="Accord node", version=__version__, lifespan=lifespan)
+    _install_error_handlers(app)
+    node = federation.node
+
+    @app.post(MESSAGES_PATH, status_code=202)
+    async def post_message(request: Request) -> Response:
+        """Verify, store durably, then answer with a signed receipt (protocol v1)."""
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != MEDIA_TYPE:
+            raise UnsupportedMediaType(
+                f"content-type must be {MEDIA_TYPE}, not {media or 'missing'}",
+                advice="Send the envelope as a JWE in general JSON serialization.",
+            )
+        wire = await _read_limited(request, node.settings.max_message_bytes)
+        stored = federation.stored_receipt(wire)
+        if stored is not None:
+            return JSONResponse({"receipt": stored, "duplicate": True}, status_code=200)
+        if len(wire) > OFFLOAD_BYTES:
+            opened, receipt = await asyncio.to_thread(federation.verify_incoming, wire)
+        else:
+            opened, receipt = federation.verify_incoming(wire)
+        token = await node.writer.write(federation.store_job(wire, opened, receipt))
+        return JSONResponse({"receipt": token, "duplicate": token != receipt.token}, 202)
+
+    @app.get("/federation/v1/card")
+    async def card() -> Response:
+        """This node's self-signed participant card."""
+        return Response(node.card(node.clock.now()), media_type="application/json")
+
+    @app.get("/federation/v1/health")
+    async def health() -> dict[str, Any]:
+        directory = federation.directories.current(node.clock.now())
+        return {
+            "status": "ok",
+            "participant": node.id,
+            "directory_version": directory.version if directory else None,
+            "version": __version__,
+        }
+
+    return app
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"envelope is {declared} bytes; this node accepts at most {limit}",
+            advice="Send large files as an evidence package.",
+        )
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(
+                f"envelope is over this node's limit of {limit} bytes",
+                advice="Send large files as an evidence package.",
+            )
+    return bytes(body)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AccordError)
+    async def accord_error(_request: Request, error: AccordError) -> JSONResponse:
+        log.info("request refused", code=error.code, message=error.message)
+        return JSONResponse(error_body(error), status_code=error.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        fields = [
+            FieldError(".".join(str(p) for p in e["loc"]), e["type"], e["msg"])
+            for e in error.errors()
+        ]
+        body = AccordError("the request is invalid", "Correct the fields listed.", fields)
+        return JSONResponse({**error_body(body), "code": "input_invalid"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        body = AccordError(str(error.detail), "Check the method and path (protocol v1).")
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return JSONResponse({**error_body(body), "code": code}, status_code=error.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, error: Exception) -> JSONResponse:
+        log.exception("internal error", error=repr(error))
+        body = AccordError("internal error; nothing was stored", "Retry later.")
+        return JSONResponse({**error_body(body), "code": "internal_error"}, status_code=500)

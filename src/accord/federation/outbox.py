@@ -1,0 +1,282 @@
+"""The outbox worker: delivers queued envelopes until a valid signed receipt is stored.
+
+Each attempt takes a lease (state ``sent``, next attempt after the request timeout), so a
+process killed mid-request retries that delivery on restart; the receiver deduplicates by
+message id and answers a duplicate with its first receipt, so a retry never stores twice.
+Failed attempts are retried with exponential backoff and full jitter (Brooker, "Exponential
+Backoff And Jitter", AWS 2015) until ``delivery_timeout`` after creation, when the delivery
+becomes ``failed`` with its last reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import defaultdict
+from collections.abc import Callable
+
+import structlog
+from sqlalchemy import Connection, and_, select, update
+
+from accord.db.schema import deliveries, outgoing
+from accord.envelope.receipt import verify_receipt
+from accord.errors import AccordError
+from accord.federation.models import PENDING, Claimed, DeliveryState
+from accord.federation.service import Federation
+from accord.federation.transport import PeerTransport, TransportFailure
+
+log = structlog.get_logger("accord.outbox")
+
+# Refusals that may clear up on their own: the peer lacks our newest directory entry, is
+# overloaded, or its clock disagrees with ours. Everything else in 4xx is final for these bytes.
+RETRYABLE_CODES = {
+    "sender_unknown",
+    "directory_invalid",
+    "directory_expired",
+    "storage_error",
+    "created_outside_window",
+}
+RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+LEASE_MARGIN = 5.0
+
+Outcome = Callable[[Connection], None]
+
+
+class Outbox:
+    def __init__(
+        self,
+        federation: Federation,
+        transport: PeerTransport,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._federation = federation
+        self._node = federation.node
+        self._transport = transport
+        self._rng = rng
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        settings = self._node.settings
+        self._slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(settings.outbox_concurrency)
+        )
+        self._capacity = settings.outbox_concurrency * 4
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """Ask the worker to look for work now; safe from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._federation.on_enqueue(self.wake)
+        poll = self._node.settings.outbox_poll
+        while not stop.is_set():
+            free = self._capacity - len(self._in_flight)
+            claimed = await self._node.writer.write(self._claim_job(free)) if free > 0 else []
+            for item in claimed:
+                task = asyncio.create_task(self._deliver(item))
+                self._in_flight.add(task)
+                task.add_done_callback(self._done)
+            if not claimed or free - len(claimed) <= 0:
+                self._wake.clear()
+                waits = {asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())}
+                _done, pending = await asyncio.wait(
+                    waits, timeout=poll, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in pending:
+                    waiter.cancel()
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=self._node.settings.request_timeout)
+
+    async def drain(self) -> None:
+        """Deliver what is due now and return (the CLI's one-shot mode and tests)."""
+        self._loop = asyncio.get_running_loop()
+        claimed = await self._node.writer.write(self._claim_job(self._capacity))
+        await asyncio.gather(*(self._deliver(item) for item in claimed))
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task crashed", error=repr(task.exception()))
+
+    def _claim_job(self, limit: int) -> Callable[[Connection], list[Claimed]]:
+        settings, now = self._node.settings, self._node.clock.now().timestamp()
+        lease = now + settings.request_timeout + LEASE_MARGIN
+
+        def job(connection: Connection) -> list[Claimed]:
+            rows = connection.execute(
+                select(
+                    deliveries.c.message_id,
+                    deliveries.c.recipient,
+                    deliveries.c.attempts,
+                    deliveries.c.last_error,
+                    outgoing.c.created_at,
+                    outgoing.c.sha256,
+                    outgoing.c.wire,
+                )
+                .join(outgoing, outgoing.c.message_id == deliveries.c.message_id)
+                .where(
+                    deliveries.c.state.in_([s.value for s in PENDING]),
+                    deliveries.c.next_attempt_at <= now,
+                )
+                .order_by(deliveries.c.next_attempt_at)
+                .limit(limit)
+            ).all()
+            claimed = []
+            for row in rows:
+                key = _key(row.message_id, row.recipient)
+                if now > row.created_at + settings.delivery_timeout:
+                    reason = _timeout_reason(settings.delivery_timeout, row.last_error)
+                    connection.execute(_set(key, DeliveryState.FAILED, now, last_error=reason))
+                    continue
+                connection.execute(
+                    _set(
+                        key,
+                        DeliveryState.SENT,
+                        now,
+                        attempts=row.attempts + 1,
+                        sent_at=now,
+                        next_attempt_at=lease,
+                    )
+                )
+                claimed.append(
+                    Claimed(
+                        row.message_id,
+                        row.recipient,
+                        row.attempts + 1,
+                        row.created_at,
+                        row.sha256,
+                        row.wire,
+                    )
+                )
+            return claimed
+
+        return job
+
+    async def _deliver(self, item: Claimed) -> None:
+        async with self._slots[item.recipient]:
+            outcome = await self._attempt(item)
+        await self._node.writer.write(outcome)
+
+    async def _attempt(self, item: Claimed) -> Outcome:
+        try:
+            directory = self._federation.directory()
+            peer = directory.participant(item.recipient)
+            response = await self._transport.post_message(peer.url, item.wire)
+        except TransportFailure as exc:
+            return self._retry(item, f"peer unreachable: {exc}")
+        except AccordError as exc:
+            return self._retry(item, exc.message)
+        if response.status in (200, 202):
+            try:
+                token = _json(response.body).get("receipt")
+                receipt = verify_receipt(
+                    str(token),
+                    message_id=item.message_id,
+                    sha256=item.sha256,
+                    receiver=item.recipient,
+                    receiver_key=directory.signing_key(item.recipient),
+                )
+            except AccordError as exc:
+                return self._retry(item, exc.message)
+            return _delivered(item, receipt.token, self._node.clock.now().timestamp())
+        error = _json(response.body)
+        code, message = str(error.get("code", "")), str(error.get("message", ""))
+        reason = f"HTTP {response.status} {code}: {message}".strip()
+        if response.status in RETRYABLE_STATUS or code in RETRYABLE_CODES:
+            return self._retry(item, reason)
+        return _failed(item, f"refused by {item.recipient}: {reason}", self._now())
+
+    def _retry(self, item: Claimed, reason: str) -> Outcome:
+        settings, now = self._node.settings, self._now()
+        ceiling = min(settings.retry_max, settings.retry_base * 2 ** (item.attempts - 1))
+        at = now + self._rng() * ceiling
+        if at > item.created_at + settings.delivery_timeout:
+            return _failed(item, _timeout_reason(settings.delivery_timeout, reason), now)
+        log.info("delivery retry", message_id=item.message_id, to=item.recipient, reason=reason)
+
+        def job(connection: Connection) -> None:
+            connection.execute(
+                _set(
+                    _key(item.message_id, item.recipient),
+                    DeliveryState.RETRYING,
+                    now,
+                    last_error=reason,
+                    next_attempt_at=at,
+                    only_from=DeliveryState.SENT,
+                )
+            )
+
+        return job
+
+    def _now(self) -> float:
+        return self._node.clock.now().timestamp()
+
+
+def _delivered(item: Claimed, receipt: str, now: float) -> Outcome:
+    def job(connection: Connection) -> None:
+        connection.execute(
+            _set(
+                _key(item.message_id, item.recipient),
+                DeliveryState.DELIVERED,
+                now,
+                receipt=receipt,
+                delivered_at=now,
+                last_error=None,
+                only_from=DeliveryState.SENT,
+            )
+        )
+
+    return job
+
+
+def _failed(item: Claimed, reason: str, now: float) -> Outcome:
+    log.warning("delivery failed", message_id=item.message_id, to=item.recipient, reason=reason)
+
+    def job(connection: Connection) -> None:
+        connection.execute(
+            _set(
+                _key(item.message_id, item.recipient),
+                DeliveryState.FAILED,
+                now,
+                last_error=reason,
+                only_from=DeliveryState.SENT,
+            )
+        )
+
+    return job
+
+
+def _key(message_id: str, recipient: str) -> tuple[str, str]:
+    return message_id, recipient
+
+
+def _set(
+    key: tuple[str, str],
+    state: DeliveryState,
+    now: float,
+    *,
+    only_from: DeliveryState | None = None,
+    **values: object,
+) -> object:
+    """An UPDATE of one delivery; ``only_from`` guards against overwriting a state reached
+    meanwhile (an ack may arrive while a receipt is still in flight)."""
+    condition = and_(deliveries.c.message_id == key[0], deliveries.c.recipient == key[1])
+    if only_from is not None:
+        condition = and_(condition, deliveries.c.state == only_from.value)
+    return update(deliveries).where(condition).values(state=state.value, updated_at=now, **values)
+
+
+def _timeout_reason(timeout: float, last: str | None) -> str:
+    return f"no valid receipt within {timeout:.0f} s of creation; last error: {last or 'none'}"
+
+
+def _json(body: bytes) -> dict[str, object]:
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,1 @@
+"""Node keys, participant cards and the signed federation directory."""

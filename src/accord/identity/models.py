@@ -1,0 +1,182 @@
+"""Records of the federation: participants, groups, stewards and the directory document."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from accord.jose import ed25519_from_jwk, x25519_from_jwk
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")  # ISO 3166-1 alpha-2
+LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")  # BCP 47, the common subset
+
+
+def _slug(value: str) -> str:
+    if not SLUG.match(value):
+        raise ValueError(
+            "must be a lowercase slug: letters a-z, digits and inner hyphens, 1 to 64 characters"
+        )
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+
+
+class Role(StrEnum):
+    CENTRAL_AUTHORITY = "central-authority"
+    POC_24X7 = "24x7-poc"
+    CERT = "cert"
+    EARLY_WARNING = "early-warning"
+    LAW_ENFORCEMENT = "law-enforcement"
+
+
+class Participant(BaseModel):
+    """A node of the federation as the directory knows it (protocol v1)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    country: str
+    roles: tuple[Role, ...] = Field(min_length=1)
+    languages: tuple[str, ...] = Field(min_length=1)
+    url: str = Field(max_length=500)
+    signing_key: dict[str, str]
+    encryption_key: dict[str, str]
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        if not COUNTRY.match(value):
+            raise ValueError("must be an ISO 3166-1 alpha-2 code in capitals, e.g. VN")
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for tag in value:
+            if not LANGUAGE.match(tag):
+                raise ValueError(f"{tag!r} is not a BCP 47 language tag such as 'vi' or 'en'")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+(?::\d+)?(?:/\S*)?$", value):
+            raise ValueError("must be an http(s) base URL such as https://accord.example.org")
+        return value.rstrip("/")
+
+    @field_validator("signing_key")
+    @classmethod
+    def _signing_key(cls, value: dict[str, str]) -> dict[str, str]:
+        ed25519_from_jwk(value)
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _encryption_key(cls, value: dict[str, str]) -> dict[str, str]:
+        x25519_from_jwk(value)
+        return value
+
+    @model_validator(mode="after")
+    def _key_ids(self) -> Participant:
+        if self.signing_key.get("kid") != signing_kid(self.id):
+            raise ValueError(f"signing_key.kid must be {signing_kid(self.id)!r}")
+        if self.encryption_key.get("kid") != encryption_kid(self.id):
+            raise ValueError(f"encryption_key.kid must be {encryption_kid(self.id)!r}")
+        return self
+
+
+def signing_kid(participant_id: str) -> str:
+    return f"{participant_id}#sig"
+
+
+def encryption_kid(participant_id: str) -> str:
+    return f"{participant_id}#enc"
+
+
+class Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    description: str = Field(default="", max_length=500)
+    members: tuple[Slug, ...] = Field(min_length=1)
+
+
+class StewardSet(BaseModel):
+    """The keys allowed to sign a directory and how many of them must (TUF-style threshold)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keys: tuple[dict[str, str], ...] = Field(min_length=1)
+    threshold: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> StewardSet:
+        kids = [key.get("kid", "") for key in self.keys]
+        for key in self.keys:
+            ed25519_from_jwk(key)
+        if any(not kid for kid in kids) or len(set(kids)) != len(kids):
+            raise ValueError("every steward key needs a distinct 'kid'")
+        if self.threshold > len(self.keys):
+            raise ValueError(f"threshold {self.threshold} exceeds the {len(self.keys)} steward keys")
+        return self
+
+    def key(self, kid: str) -> dict[str, str] | None:
+        return next((key for key in self.keys if key.get("kid") == kid), None)
+
+
+class DirectoryDocument(BaseModel):
+    """The directory payload that stewards sign."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str = Field(default="accord-directory", pattern=r"^accord-directory$")
+    federation: Slug
+    version: int = Field(ge=1)
+    issued_at: datetime
+    expires_at: datetime
+    stewards: StewardSet
+    participants: tuple[Participant, ...] = ()
+    groups: dict[Slug, Group] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DirectoryDocument:
+        if self.expires_at <= self.issued_at:
+            raise ValueError("expires_at must be after issued_at")
+        ids = [p.id for p in self.participants]
+        if len(set(ids)) != len(ids):
+            raise ValueError("participant ids must be unique")
+        clash = set(ids) & set(self.groups)
+        if clash:
+            raise ValueError(f"names used both for a participant and a group: {sorted(clash)}")
+        for name, group in self.groups.items():
+            unknown = [m for m in group.members if m not in self.groups and m not in set(ids)]
+            if unknown:
+                raise ValueError(f"group {name!r} names unknown members {unknown}")
+        _check_acyclic(self.groups)
+        return self
+
+    def json_payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _check_acyclic(groups: dict[str, Group]) -> None:
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            raise ValueError(f"groups form a cycle: {' -> '.join((*path, name))}")
+        if name in done:
+            return
+        for member in groups[name].members:
+            if member in groups:
+                visit(member, (*path, name))
+        done.add(name)
+
+    for name in groups:
+        visit(name, ())

@@ -1,0 +1,90 @@
+"""The JOSE profile Accord uses, in one place: algorithms, registries and key conversion.
+
+- Signatures: JWS with ``alg: Ed25519`` (RFC 9864 §2.2, the fully-specified successor of RFC 8037's
+  polymorphic ``EdDSA``).
+- Encryption: JWE ``ECDH-ES+A256KW`` key agreement on X25519 (RFC 8037 §3.2, RFC 7518 §4.6) with
+  ``A256GCM`` content encryption (RFC 7518 §5.3).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from joserfc.jwk import OKPKey
+
+SIG_ALG = "Ed25519"
+KEY_ALG = "ECDH-ES+A256KW"
+CONTENT_ENC = "A256GCM"
+
+PublicJwk = dict[str, str]
+
+
+def b64url_encode(data: bytes) -> str:
+    """base64url without padding (RFC 7515 §2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Strict base64url without padding; raises ValueError on anything else."""
+    if not isinstance(text, str) or "=" in text:
+        raise ValueError("not unpadded base64url")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not base64url") from exc
+
+
+def okp(key: Ed25519PrivateKey | Ed25519PublicKey | X25519PrivateKey | X25519PublicKey) -> OKPKey:
+    """Wrap a `cryptography` key for joserfc."""
+    return OKPKey.import_key(key)
+
+
+def public_jwk(key: Ed25519PublicKey | X25519PublicKey, kid: str) -> PublicJwk:
+    """The public JWK (RFC 8037 §2) of a key, with its key id and use."""
+    jwk = OKPKey.import_key(key).as_dict(private=False)
+    use = "sig" if isinstance(key, Ed25519PublicKey) else "enc"
+    return {"kty": jwk["kty"], "crv": jwk["crv"], "x": jwk["x"], "kid": kid, "use": use}
+
+
+def ed25519_from_jwk(jwk: dict[str, Any]) -> Ed25519PublicKey:
+    """The Ed25519 public key of a JWK; ValueError when the JWK is not one."""
+    raw = _okp_public_bytes(jwk, "Ed25519")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def x25519_from_jwk(jwk: dict[str, Any]) -> X25519PublicKey:
+    """The X25519 public key of a JWK; ValueError when the JWK is not one."""
+    raw = _okp_public_bytes(jwk, "X25519")
+    return X25519PublicKey.from_public_bytes(raw)
+
+
+def _okp_public_bytes(jwk: dict[str, Any], curve: str) -> bytes:
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != curve:
+        raise ValueError(f"expected an OKP {curve} JWK")
+    if "d" in jwk:
+        raise ValueError("a public JWK must not carry the private part 'd'")
+    raw = b64url_decode(jwk.get("x", ""))
+    if len(raw) != 32:
+        raise ValueError(f"{curve} public key must be 32 bytes")
+    return raw
+
+
+def json_object(data: bytes | str, what: str) -> dict[str, Any]:
+    """Parse JSON that must be an object; ValueError naming ``what`` otherwise."""
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object")
+    return value
+
+
+def dump(value: Any) -> bytes:
+    """Compact UTF-8 JSON with sorted keys, for bytes that are signed and then carried as-is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

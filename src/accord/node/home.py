@@ -1,0 +1,186 @@
+"""The node folder. ``accord init`` creates it; every other command opens it.
+
+Layout::
+
+    NODE_DIR/
+      node.toml            identity: id, name, country, roles, languages, url
+      settings.toml        optional overrides of ACCORD_* settings
+      keys/                signing and encryption private keys, encrypted (PKCS#8)
+      accord.db            SQLite database (WAL)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from accord.clock import Clock
+from accord.config import Settings
+from accord.db.engine import sqlite_engine
+from accord.db.migrate import upgrade
+from accord.db.writer import Writer
+from accord.errors import ConfigError, NodeError
+from accord.identity.card import make_card
+from accord.identity.keys import NodeKeys
+from accord.identity.models import Participant, Role, encryption_kid, signing_kid
+from accord.jose import public_jwk
+
+IDENTITY_FILE = "node.toml"
+DATABASE_FILE = "accord.db"
+KEYS_DIR = "keys"
+
+
+@dataclass(frozen=True)
+class Identity:
+    id: str
+    name: str
+    country: str
+    roles: tuple[Role, ...]
+    languages: tuple[str, ...]
+    url: str
+
+    def participant(self, keys: NodeKeys) -> Participant:
+        return Participant(
+            id=self.id,
+            name=self.name,
+            country=self.country,
+            roles=self.roles,
+            languages=self.languages,
+            url=self.url,
+            signing_key=public_jwk(keys.signing.public_key(), signing_kid(self.id)),
+            encryption_key=public_jwk(keys.encryption.public_key(), encryption_kid(self.id)),
+        )
+
+    def to_toml(self) -> str:
+        def quote(value: str) -> str:
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        def array(values: tuple[str, ...]) -> str:
+            return "[" + ", ".join(quote(v) for v in values) + "]"
+
+        return (
+            f"id = {quote(self.id)}\nname = {quote(self.name)}\n"
+            f"country = {quote(self.country)}\nroles = {array(self.roles)}\n"
+            f"languages = {array(self.languages)}\nurl = {quote(self.url)}\n"
+        )
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        parts = urlsplit(self.url)
+        default = 443 if parts.scheme == "https" else 80
+        return parts.hostname or "127.0.0.1", parts.port or default
+
+
+def init_node(home: Path, identity: Identity, passphrase: str) -> Participant:
+    """Create a node folder: keys (encrypted), database (migrated), identity file."""
+    if (home / IDENTITY_FILE).exists():
+        raise NodeError(
+            f"{home} already holds a node",
+            advice="Choose another --dir, or remove the folder if the node is no longer needed.",
+        )
+    keys = NodeKeys.generate()
+    participant = _validated(identity, keys)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys.save(home / KEYS_DIR, passphrase)
+    engine = sqlite_engine(home / DATABASE_FILE, writer=True)
+    upgrade(engine)
+    engine.dispose()
+    (home / IDENTITY_FILE).write_text(identity.to_toml(), encoding="utf-8")
+    return participant
+
+
+def _validated(identity: Identity, keys: NodeKeys) -> Participant:
+    try:
+        return identity.participant(keys)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid node identity: {problems}",
+            advice="Correct the option named above and run `accord init` again.",
+        ) from exc
+
+
+def read_identity(home: Path) -> Identity:
+    path = home / IDENTITY_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return Identity(
+            id=data["id"],
+            name=data["name"],
+            country=data["country"],
+            roles=tuple(Role(r) for r in data["roles"]),
+            languages=tuple(data["languages"]),
+            url=data["url"],
+        )
+    except FileNotFoundError:
+        raise NodeError(
+            f"{home} is not an Accord node folder (no {IDENTITY_FILE})",
+            advice="Pass --dir (or set ACCORD_HOME) to a folder created by `accord init`.",
+        ) from None
+    except (OSError, tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
+        raise NodeError(
+            f"{path} is unreadable: {exc}", advice="Restore node.toml from backup."
+        ) from exc
+
+
+@dataclass
+class Node:
+    """An opened node: what every service needs. Close it when done."""
+
+    home: Path
+    settings: Settings
+    clock: Clock
+    identity: Identity
+    keys: NodeKeys
+    _engines: list[Engine] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings, clock: Clock, passphrase: str) -> Node:
+        home = settings.home
+        identity = read_identity(home)
+        keys = NodeKeys.load(home / KEYS_DIR, passphrase)
+        node = cls(home, settings, clock, identity, keys)
+        upgrade(node.write_engine)
+        return node
+
+    @property
+    def id(self) -> str:
+        return self.identity.id
+
+    @cached_property
+    def participant(self) -> Participant:
+        return self.identity.participant(self.keys)
+
+    def card(self, now: datetime) -> bytes:
+        return make_card(self.participant, self.keys.signing, now)
+
+    @cached_property
+    def write_engine(self) -> Engine:
+        return self._track(sqlite_engine(self.home / DATABASE_FILE, writer=True))
+
+    @cached_property
+    def read_engine(self) -> Engine:
+        return self._track(sqlite_engine(self.home / DATABASE_FILE, writer=False))
+
+    @cached_property
+    def writer(self) -> Writer:
+        return Writer(self.write_engine)
+
+    def close(self) -> None:
+        if "writer" in self.__dict__:
+            self.writer.close()
+        for engine in self._engines:
+            engine.dispose()
+
+    def _track(self, engine: Engine) -> Engine:
+        self._engines.append(engine)
+        return engine
