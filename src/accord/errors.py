@@ -161,9 +161,3 @@ class DeliveryError(AccordError):
 
 class ReceiptInvalid(DeliveryError):
     code = "receipt_invalid"
-
-
-class PeerRejected(DeliveryError):
-    """The peer answered with a definitive refusal; retrying the same bytes cannot succeed."""
-
-    code = "peer_rejected"

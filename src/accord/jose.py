@@ -48,7 +48,7 @@ def public_jwk(key: Ed25519PublicKey | X25519PublicKey, kid: str) -> PublicJwk:
     """The public JWK (RFC 8037 §2) of a key, with its key id and use."""
     jwk = OKPKey.import_key(key).as_dict(private=False)
     use = "sig" if isinstance(key, Ed25519PublicKey) else "enc"
-    return {"kty": jwk["kty"], "crv": jwk["crv"], "x": jwk["x"], "kid": kid, "use": use}
+    return {"kty": "OKP", "crv": str(jwk["crv"]), "x": str(jwk["x"]), "kid": kid, "use": use}
 
 
 def ed25519_from_jwk(jwk: dict[str, Any]) -> Ed25519PublicKey:
@@ -81,7 +81,7 @@ def json_object(data: bytes | str, what: str) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise ValueError(f"{what} must be a JSON object")
+        raise ValueError(f"{what} must be a JSON object")  # noqa: TRY004 - callers map ValueError
     return value
 
 

@@ -36,13 +36,16 @@ def register(app: typer.Typer) -> None:
             federation.start()
             stack.callback(federation.stop)
             for node in federation.nodes.values():
-                console.print(f"  {node.spec.id:<12} {node.spec.country}  {node.url}  "
-                              f"{node.spec.name}")
+                console.print(
+                    f"  {node.spec.id:<12} {node.spec.country}  {node.url}  {node.spec.name}"
+                )
             outcome = scenario.run(federation)
             _print(outcome)
             if keep:
-                console.print("Nodes keep running (Ctrl-C stops them). Node folders: "
-                              f"{root}; passphrase in each node's environment: see serve.log.")
+                console.print(
+                    "Nodes keep running (Ctrl-C stops them). Node folders: "
+                    f"{root}; passphrase in each node's environment: see serve.log."
+                )
                 with contextlib.suppress(KeyboardInterrupt):
                     while True:
                         time.sleep(3600)
@@ -58,8 +61,10 @@ def _print(outcome: scenario.Outcome) -> None:
     console.print("\n[bold]Timeline[/]")
     for event in outcome.events:
         stamp = datetime.fromtimestamp(event.at, UTC).strftime("%H:%M:%S.%f")[:-3]
-        console.print(f"  {stamp} +{(event.at - start) * 1000:7.1f} ms  "
-                      f"[bold]{event.node:<11}[/] {event.text}")
+        console.print(
+            f"  {stamp} +{(event.at - start) * 1000:7.1f} ms  "
+            f"[bold]{event.node:<11}[/] {event.text}"
+        )
     console.print(
         f"\n{outcome.delivered}/{outcome.deliveries} deliveries with a receipt, "
         f"{outcome.receipts_verified} receipts verified."

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -120,7 +121,7 @@ class LocalFederation:
         cls,
         root: Path,
         specs: list[NodeSpec],
-        groups: dict[str, tuple[str, ...]],
+        groups: Mapping[str, tuple[str, ...]],
         settings_toml: str = "",
     ) -> LocalFederation:
         """Create every node, a directory signed by 2 of 3 stewards, and install it on each."""
@@ -140,12 +141,14 @@ class LocalFederation:
             node = local.open()
             try:
                 store = DirectoryStore(node)
-                store.install(federation.directory, pinned=_stewards(federation), now=node.clock.now())
+                store.install(
+                    federation.directory, pinned=_stewards(federation), now=node.clock.now()
+                )
             finally:
                 node.close()
         return federation
 
-    def _signed_directory(self, groups: dict[str, tuple[str, ...]]) -> bytes:
+    def _signed_directory(self, groups: Mapping[str, tuple[str, ...]]) -> bytes:
         now = SystemClock().now()
         document = DirectoryDocument(
             federation="accord-demo",
@@ -175,4 +178,3 @@ def _stewards(federation: LocalFederation) -> StewardSet:
     return StewardSet(
         keys=tuple(public_jwk(key.public_key(), kid) for kid, key in keys.items()), threshold=2
     )
-

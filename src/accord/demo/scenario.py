@@ -141,40 +141,78 @@ def _collect(nodes: list[Node]) -> Outcome:
     for node in nodes:
         directory = Federation(node).directory()
         with node.read_engine.connect() as c:
-            sent = c.execute(select(outgoing.c.message_id, outgoing.c.address, outgoing.c.kind,
-                                    outgoing.c.created_at, outgoing.c.sha256)).all()
+            sent = c.execute(
+                select(
+                    outgoing.c.message_id,
+                    outgoing.c.address,
+                    outgoing.c.kind,
+                    outgoing.c.created_at,
+                    outgoing.c.sha256,
+                )
+            ).all()
             rows = c.execute(select(deliveries)).all()
-            received = c.execute(select(incoming.c.message_id, incoming.c.sender,
-                                        incoming.c.kind, incoming.c.received_at)).all()
+            received = c.execute(
+                select(
+                    incoming.c.message_id,
+                    incoming.c.sender,
+                    incoming.c.kind,
+                    incoming.c.received_at,
+                )
+            ).all()
         digests = {m.message_id: m.sha256 for m in sent}
         for m in sent:
-            events.append(Event(m.created_at, node.id, f"{m.kind} {m.message_id[:13]}… "
-                                f"signed, encrypted, queued to {m.address}"))
+            events.append(
+                Event(
+                    m.created_at,
+                    node.id,
+                    f"{m.kind} {m.message_id[:13]}… signed, encrypted, queued to {m.address}",
+                )
+            )
         for row in rows:
             total += 1
             if row.state in {s.value for s in DONE}:
                 delivered += 1
-                verify_receipt(row.receipt, message_id=row.message_id,
-                               sha256=digests[row.message_id], receiver=row.recipient,
-                               receiver_key=directory.signing_key(row.recipient))
+                verify_receipt(
+                    row.receipt,
+                    message_id=row.message_id,
+                    sha256=digests[row.message_id],
+                    receiver=row.recipient,
+                    receiver_key=directory.signing_key(row.recipient),
+                )
                 verified += 1
                 latency = (row.delivered_at - _created(sent, row.message_id)) * 1000
-                events.append(Event(row.delivered_at, node.id,
-                                    f"signed receipt from {row.recipient} verified "
-                                    f"({latency:.0f} ms after creation)"))
+                events.append(
+                    Event(
+                        row.delivered_at,
+                        node.id,
+                        f"signed receipt from {row.recipient} verified "
+                        f"({latency:.0f} ms after creation)",
+                    )
+                )
             else:
-                failures.append(f"{row.message_id} to {row.recipient}: {row.state} "
-                                f"{row.last_error or ''}")
+                failures.append(
+                    f"{row.message_id} to {row.recipient}: {row.state} {row.last_error or ''}"
+                )
             if row.acknowledged_at is not None:
-                events.append(Event(row.acknowledged_at, node.id,
-                                    f"signed acknowledgement from {row.recipient}: opened"))
+                events.append(
+                    Event(
+                        row.acknowledged_at,
+                        node.id,
+                        f"signed acknowledgement from {row.recipient}: opened",
+                    )
+                )
         for r in received:
-            events.append(Event(r.received_at, node.id,
-                                f"received {r.kind} {r.message_id[:13]}… from {r.sender}, "
-                                "verified, stored, receipt signed"))
+            events.append(
+                Event(
+                    r.received_at,
+                    node.id,
+                    f"received {r.kind} {r.message_id[:13]}… from {r.sender}, "
+                    "verified, stored, receipt signed",
+                )
+            )
     events.sort(key=lambda e: e.at)
     return Outcome(events, total, delivered, verified, failures)
 
 
-def _created(sent: Sequence[Row[Any]], message_id: str) -> float:
+def _created(sent: Sequence[Row[Any, Any, Any, Any, Any]], message_id: str) -> float:
     return float(next(m.created_at for m in sent if m.message_id == message_id))

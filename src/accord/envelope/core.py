@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from joserfc import jwe, jws
 from joserfc.errors import JoseError
-from joserfc.jwe import GeneralJSONEncryption, JWERegistry
+from joserfc.jwe import GeneralJSONEncryption, GeneralJSONSerialization, JWERegistry
 from joserfc.jws import JWSRegistry
 from joserfc.registry import HeaderParameter
 
@@ -31,6 +31,8 @@ from accord.errors import (
     OutsideTimeWindow,
     PayloadTooLarge,
     ReplayedMessage,
+    UnknownParticipant,
+    UnknownSender,
     WrongSigner,
 )
 from accord.identity.directory import Directory
@@ -89,9 +91,9 @@ def seal(
             advice="Send large files as an evidence package, or raise ACCORD_MAX_MESSAGE_BYTES.",
         )
     header = {"alg": SIG_ALG, "kid": signing_kid(routing.sender), "typ": MESSAGE_TYP}
-    signed = jws.serialize_compact(header, payload, okp(signing_key), registry=_jws_registry(
-        max_bytes
-    ))
+    signed = jws.serialize_compact(
+        header, payload, okp(signing_key), registry=_jws_registry(max_bytes)
+    )
     protected = {"enc": CONTENT_ENC, "typ": ENVELOPE_TYP, **_routing_claims(routing)}
     message = GeneralJSONEncryption(protected, signed.encode())
     for participant_id, key in recipient_keys.items():
@@ -176,7 +178,13 @@ def open_envelope(
             advice="The sender used a wrong address or URL; check its directory version.",
         )
     check_window(routing, now=now, max_age=max_age, skew=skew)
-    sender_key = directory.signing_key(routing.sender)  # UnknownSender if absent
+    try:
+        sender_key = directory.signing_key(routing.sender)
+    except UnknownParticipant:
+        raise UnknownSender(
+            f"sender {routing.sender!r} is not in directory version {directory.version}",
+            advice="If the sender joined recently, install the newer directory.",
+        ) from None
     return open_stored(wire, me=me, my_key=my_key, sender_key=sender_key, max_bytes=max_bytes)
 
 
@@ -200,7 +208,7 @@ def open_stored(
             advice="Do not accept it; report the sending node.",
         )
     try:
-        kind = Kind(claims.get("kind"))
+        kind = Kind(str(claims.get("kind")))
     except ValueError:
         raise EnvelopeMalformed(f"kind {claims.get('kind')!r} is unknown") from None
     body = claims.get("body")
@@ -219,7 +227,11 @@ def _decrypt(wire: bytes, me: str, key: X25519PrivateKey, max_bytes: int, count:
         )
     document = {**document, "recipients": mine}
     try:
-        opened = jwe.decrypt_json(document, okp(key), registry=_jwe_registry(max_bytes, count))
+        opened = jwe.decrypt_json(
+            cast(GeneralJSONSerialization, document),
+            okp(key),
+            registry=_jwe_registry(max_bytes, count),
+        )
     except (JoseError, ValueError, KeyError, TypeError) as exc:
         raise EnvelopeTampered(
             "envelope does not decrypt: ciphertext, tag, header or key wrap was altered",
@@ -260,7 +272,9 @@ def _parse(wire: bytes) -> dict[str, Any]:
     try:
         document = json_object(wire, "envelope")
     except ValueError as exc:
-        raise EnvelopeMalformed(str(exc), advice="Send a JWE in general JSON serialization.") from exc
+        raise EnvelopeMalformed(
+            str(exc), advice="Send a JWE in general JSON serialization."
+        ) from exc
     for name in ("protected", "iv", "ciphertext", "tag"):
         if not isinstance(document.get(name), str):
             raise EnvelopeMalformed(f"{name}: required string member of a JWE (RFC 7516 §7.2.1)")
@@ -306,12 +320,12 @@ def _routing_from(values: Mapping[str, Any], where: str) -> Routing:
     if created_at is None:
         raise EnvelopeMalformed(f"{where}.created must be an RFC 3339 time with offset")
     try:
-        priority = Priority(values.get("priority"))
+        priority = Priority(str(values.get("priority")))
     except ValueError:
         raise EnvelopeMalformed(
             f"{where}.priority must be one of {[p.value for p in Priority]}"
         ) from None
-    return Routing(message_id, sender, tuple(recipients), created_at, priority)
+    return Routing(message_id, sender, tuple(cast(list[str], recipients)), created_at, priority)
 
 
 def _is_id_list(value: object) -> bool:

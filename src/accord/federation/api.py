@@ -148,6 +148,6 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, error: Exception) -> JSONResponse:
-        log.exception("internal error", error=repr(error))
+        log.error("internal error", exc_info=error)
         body = AccordError("internal error; nothing was stored", "Retry later.")
         return JSONResponse({**error_body(body), "code": "internal_error"}, status_code=500)

@@ -29,118 +29,132 @@ def _time(value: float | None) -> str:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
 
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default: from url).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default: from url).")] = None,
+    directory: DirOption = None,
+) -> None:
+    """Run the node: the federation HTTP API and the outbox worker, in one process."""
+    with opened_node(directory) as node:
+        federation = Federation(node)
+        settings = node.settings
+        transport = HttpTransport(settings.request_timeout, settings.outbox_concurrency * 4)
+        app_ = create_app(federation, Outbox(federation, transport))
+        default_host, default_port = node.identity.listen
+        config = uvicorn.Config(
+            app_,
+            host=host or default_host,
+            port=port or default_port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+        console.print(f"{node.id} serving on http://{config.host}:{config.port}")
+        uvicorn.Server(config).run()
+
+
+def send(
+    to: Annotated[str, typer.Option(help="Participant id or group name.")],
+    subject: Annotated[str, typer.Option(help="Subject line.")],
+    text: Annotated[str | None, typer.Option(help="Message text.")] = None,
+    file: Annotated[list[Path] | None, typer.Option(help="Attach a file (repeatable).")] = None,
+    priority: Annotated[Priority, typer.Option(help="Routing priority.")] = Priority.ROUTINE,
+    directory: DirOption = None,
+) -> None:
+    """Sign, encrypt and queue a message; the running node delivers it."""
+    if not text and not file:
+        raise InputError("give --text or at least one --file", advice="Say what to send.")
+    body = {"subject": subject, "text": text or "", "attachments": _attachments(file or [])}
+    with opened_node(directory) as node:
+        message_id = Federation(node).send(to, Kind.NOTE, body, priority)
+    console.print(f"queued {message_id} to {to}")
+
+
+def inbox(directory: DirOption = None) -> None:
+    """Messages received, newest first."""
+    with opened_node(directory) as node:
+        rows = Mailbox(Federation(node)).inbox()
+    table = Table(title="inbox")
+    for column in ("message id", "from", "received", "priority", "subject", "status"):
+        table.add_column(column)
+    for row in rows:
+        status = "acknowledged" if row.acked else ("opened" if row.opened else "new")
+        table.add_row(
+            row.message_id,
+            row.sender,
+            _time(row.received_at),
+            row.priority,
+            row.subject,
+            status,
+        )
+    console.print(table)
+
+
+def outbox(directory: DirOption = None) -> None:
+    """Messages sent, with the delivery state per recipient."""
+    with opened_node(directory) as node:
+        rows = Mailbox(Federation(node)).outbox()
+    table = Table(title="outbox")
+    for column in ("message id", "to", "state", "attempts", "delivered", "last error"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.message_id,
+            row.recipient,
+            row.state.value,
+            str(row.attempts),
+            _time(row.delivered_at),
+            row.last_error or "",
+        )
+    console.print(table)
+
+
+def show(
+    message_id: Annotated[str, typer.Argument(help="Message id.")],
+    save: Annotated[Path | None, typer.Option(help="Save attachments in this folder.")] = None,
+    directory: DirOption = None,
+) -> None:
+    """Decrypt, verify and display one message (received or sent)."""
+    with opened_node(directory) as node:
+        shown = Mailbox(Federation(node)).open(message_id)
+    routing = shown.opened.routing
+    console.print(f"[bold]{shown.opened.body.get('subject', '')}[/]")
+    console.print(
+        f"id {routing.message_id}  from {routing.sender}  to "
+        f"{', '.join(routing.recipients)}  created {routing.created.isoformat()}"
+    )
+    console.print(f"signature verified; sha256 {shown.opened.sha256}")
+    console.print("")
+    console.print(str(shown.opened.body.get("text", "")), markup=False)
+    for attachment in shown.attachments:
+        console.print(
+            f"attachment {attachment.name} ({attachment.size} bytes, sha256 {attachment.sha256})",
+            markup=False,
+        )
+        if save is not None:
+            save.mkdir(parents=True, exist_ok=True)
+            (save / Path(attachment.name).name).write_bytes(attachment.data)
+    for delivery in shown.deliveries:
+        console.print(f"  {delivery.recipient}: {delivery.state.value} {delivery.last_error or ''}")
+
+
+def ack(
+    message_id: Annotated[str, typer.Argument(help="Id of a received message.")],
+    directory: DirOption = None,
+) -> None:
+    """Tell the sender, signed, that this message was opened here."""
+    with opened_node(directory) as node:
+        ack_id = Mailbox(Federation(node)).acknowledge(message_id)
+    console.print(f"acknowledgement {ack_id} queued")
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("serve")
-    def serve(
-        host: Annotated[str | None, typer.Option(help="Listen address (default: from url).")]
-        = None,
-        port: Annotated[int | None, typer.Option(help="Listen port (default: from url).")] = None,
-        directory: DirOption = None,
-    ) -> None:
-        """Run the node: the federation HTTP API and the outbox worker, in one process."""
-        with opened_node(directory) as node:
-            federation = Federation(node)
-            settings = node.settings
-            transport = HttpTransport(settings.request_timeout, settings.outbox_concurrency * 4)
-            app_ = create_app(federation, Outbox(federation, transport))
-            default_host, default_port = node.identity.listen
-            config = uvicorn.Config(
-                app_,
-                host=host or default_host,
-                port=port or default_port,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-            )
-            console.print(f"{node.id} serving on http://{config.host}:{config.port}")
-            uvicorn.Server(config).run()
-
-    @app.command("send")
-    def send(
-        to: Annotated[str, typer.Option(help="Participant id or group name.")],
-        subject: Annotated[str, typer.Option(help="Subject line.")],
-        text: Annotated[str | None, typer.Option(help="Message text.")] = None,
-        file: Annotated[
-            list[Path] | None, typer.Option(help="Attach a file (repeatable).")
-        ] = None,
-        priority: Annotated[Priority, typer.Option(help="Routing priority.")] = Priority.ROUTINE,
-        directory: DirOption = None,
-    ) -> None:
-        """Sign, encrypt and queue a message; the running node delivers it."""
-        if not text and not file:
-            raise InputError("give --text or at least one --file", advice="Say what to send.")
-        body = {"subject": subject, "text": text or "", "attachments": _attachments(file or [])}
-        with opened_node(directory) as node:
-            message_id = Federation(node).send(to, Kind.NOTE, body, priority)
-        console.print(f"queued {message_id} to {to}")
-
-    @app.command("inbox")
-    def inbox(directory: DirOption = None) -> None:
-        """Messages received, newest first."""
-        with opened_node(directory) as node:
-            rows = Mailbox(Federation(node)).inbox()
-        table = Table(title="inbox")
-        for column in ("message id", "from", "received", "priority", "subject", "status"):
-            table.add_column(column)
-        for row in rows:
-            status = "acknowledged" if row.acked else ("opened" if row.opened else "new")
-            table.add_row(
-                row.message_id, row.sender, _time(row.received_at), row.priority, row.subject,
-                status,
-            )
-        console.print(table)
-
-    @app.command("outbox")
-    def outbox(directory: DirOption = None) -> None:
-        """Messages sent, with the delivery state per recipient."""
-        with opened_node(directory) as node:
-            rows = Mailbox(Federation(node)).outbox()
-        table = Table(title="outbox")
-        for column in ("message id", "to", "state", "attempts", "delivered", "last error"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(
-                row.message_id, row.recipient, row.state.value, str(row.attempts),
-                _time(row.delivered_at), row.last_error or "",
-            )
-        console.print(table)
-
-    @app.command("show")
-    def show(
-        message_id: Annotated[str, typer.Argument(help="Message id.")],
-        save: Annotated[Path | None, typer.Option(help="Save attachments in this folder.")]
-        = None,
-        directory: DirOption = None,
-    ) -> None:
-        """Decrypt, verify and display one message (received or sent)."""
-        with opened_node(directory) as node:
-            shown = Mailbox(Federation(node)).open(message_id)
-        routing = shown.opened.routing
-        console.print(f"[bold]{shown.opened.body.get('subject', '')}[/]")
-        console.print(f"id {routing.message_id}  from {routing.sender}  to "
-                      f"{', '.join(routing.recipients)}  created {routing.created.isoformat()}")
-        console.print(f"signature verified; sha256 {shown.opened.sha256}")
-        console.print("")
-        console.print(str(shown.opened.body.get("text", "")), markup=False)
-        for attachment in shown.attachments:
-            console.print(f"attachment {attachment.name} ({attachment.size} bytes, sha256 "
-                          f"{attachment.sha256})", markup=False)
-            if save is not None:
-                save.mkdir(parents=True, exist_ok=True)
-                (save / Path(attachment.name).name).write_bytes(attachment.data)
-        for delivery in shown.deliveries:
-            console.print(f"  {delivery.recipient}: {delivery.state.value} "
-                          f"{delivery.last_error or ''}")
-
-    @app.command("ack")
-    def ack(
-        message_id: Annotated[str, typer.Argument(help="Id of a received message.")],
-        directory: DirOption = None,
-    ) -> None:
-        """Tell the sender, signed, that this message was opened here."""
-        with opened_node(directory) as node:
-            ack_id = Mailbox(Federation(node)).acknowledge(message_id)
-        console.print(f"acknowledgement {ack_id} queued")
+    app.command("serve")(serve)
+    app.command("send")(send)
+    app.command("inbox")(inbox)
+    app.command("outbox")(outbox)
+    app.command("show")(show)
+    app.command("ack")(ack)
 
 
 def _attachments(files: list[Path]) -> list[dict[str, object]]:
@@ -150,11 +164,13 @@ def _attachments(files: list[Path]) -> list[dict[str, object]]:
             data = path.read_bytes()
         except OSError as exc:
             raise InputError(f"--file {path}: {exc.strerror}", advice="Check the path.") from exc
-        out.append({
-            "name": path.name,
-            "media_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-            "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "data": base64.b64encode(data).decode("ascii"),
-        })
+        out.append(
+            {
+                "name": path.name,
+                "media_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "data": base64.b64encode(data).decode("ascii"),
+            }
+        )
     return out

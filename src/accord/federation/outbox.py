@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import structlog
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, Update, and_, select, update
 
 from accord.db.schema import deliveries, outgoing
 from accord.envelope.receipt import verify_receipt
@@ -261,7 +261,7 @@ def _set(
     *,
     only_from: DeliveryState | None = None,
     **values: object,
-) -> object:
+) -> Update:
     """An UPDATE of one delivery; ``only_from`` guards against overwriting a state reached
     meanwhile (an ack may arrive while a receipt is still in flight)."""
     condition = and_(deliveries.c.message_id == key[0], deliveries.c.recipient == key[1])

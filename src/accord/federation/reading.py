@@ -179,8 +179,11 @@ def _attachments(body: dict[str, Any]) -> tuple[Attachment, ...]:
         try:
             data = base64.b64decode(item["data"], validate=True)
             attachment = Attachment(
-                str(item["name"]), str(item["media_type"]), int(item["size"]),
-                str(item["sha256"]), data,
+                str(item["name"]),
+                str(item["media_type"]),
+                int(item["size"]),
+                str(item["sha256"]),
+                data,
             )
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise InputError(f"attachments[{index}] is malformed: {exc}") from exc

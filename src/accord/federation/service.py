@@ -237,4 +237,3 @@ def _apply_ack(connection: Connection, opened: Opened, at: datetime) -> None:
             updated_at=at.timestamp(),
         )
     )
-

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jws
 from joserfc.errors import JoseError
+from joserfc.jws import FlattenedJSONSerialization
 from pydantic import ValidationError
 
 from accord.clock import to_rfc3339
@@ -45,7 +47,7 @@ def verify_card(data: bytes) -> Participant:
         ) from exc
     try:
         verified = jws.deserialize_json(
-            envelope,  # type: ignore[arg-type]
+            cast(FlattenedJSONSerialization, envelope),
             okp(ed25519_from_jwk(participant.signing_key)),
             algorithms=[SIG_ALG],
         )

@@ -35,7 +35,9 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise DirectoryError(f"cannot read {path}: {exc.strerror}", advice="Check the path.") from exc
+        raise DirectoryError(
+            f"cannot read {path}: {exc.strerror}", advice="Check the path."
+        ) from exc
 
 
 def _rewrite(path: Path, document: DirectoryDocument, had_signatures: bool) -> None:
@@ -182,8 +184,9 @@ def install(
 
 @app.command("show")
 def show(
-    file: Annotated[Path | None, typer.Argument(help="A directory file; default: installed.")]
-    = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="A directory file; default: installed.")
+    ] = None,
     directory: DirOption = None,
 ) -> None:
     """List participants and groups."""
@@ -195,8 +198,9 @@ def show(
         if current is None:
             raise DirectoryError("no directory is installed", advice="Use `directory install`.")
         document = current.document
-    table = Table(title=f"{document.federation} v{document.version}, expires "
-                  f"{document.expires_at:%Y-%m-%d}")
+    table = Table(
+        title=f"{document.federation} v{document.version}, expires {document.expires_at:%Y-%m-%d}"
+    )
     for column in ("id", "country", "name", "roles", "languages", "url"):
         table.add_column(column)
     for p in document.participants:

@@ -13,12 +13,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from joserfc import jws
 from joserfc.errors import JoseError
+from joserfc.jws import FlattenedJSONSerialization
 from pydantic import ValidationError
 
 from accord.errors import (
@@ -184,7 +185,7 @@ def _require_threshold(envelope: dict[str, Any], stewards: StewardSet, which: st
         flattened = {"payload": envelope["payload"], **signature}
         try:
             verified = jws.deserialize_json(
-                flattened,  # type: ignore[arg-type]
+                cast(FlattenedJSONSerialization, flattened),
                 okp(ed25519_from_jwk(jwk)),
                 algorithms=[SIG_ALG],
             )

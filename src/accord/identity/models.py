@@ -123,7 +123,9 @@ class StewardSet(BaseModel):
         if any(not kid for kid in kids) or len(set(kids)) != len(kids):
             raise ValueError("every steward key needs a distinct 'kid'")
         if self.threshold > len(self.keys):
-            raise ValueError(f"threshold {self.threshold} exceeds the {len(self.keys)} steward keys")
+            raise ValueError(
+                f"threshold {self.threshold} exceeds the {len(self.keys)} steward keys"
+            )
         return self
 
     def key(self, kid: str) -> dict[str, str] | None:

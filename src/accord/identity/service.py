@@ -116,5 +116,5 @@ def load_steward_set(data: bytes) -> StewardSet:
     except (ValueError, ValidationError) as exc:
         raise DirectoryError(
             f"steward file is invalid: {exc}",
-            advice="It must be JSON: {\"keys\": [public JWKs with kid], \"threshold\": N}.",
+            advice='It must be JSON: {"keys": [public JWKs with kid], "threshold": N}.',
         ) from exc

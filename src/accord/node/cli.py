@@ -36,12 +36,8 @@ def register(app: typer.Typer) -> None:
         try:
             role_list = tuple(Role(r) for r in _split(roles))
         except ValueError as exc:
-            raise ConfigError(
-                f"--roles: {exc}", advice=f"Use any of: {', '.join(Role)}."
-            ) from None
-        identity = Identity(
-            node_id, name, country, role_list, _split(languages), url.rstrip("/")
-        )
+            raise ConfigError(f"--roles: {exc}", advice=f"Use any of: {', '.join(Role)}.") from None
+        identity = Identity(node_id, name, country, role_list, _split(languages), url.rstrip("/"))
         participant = init_node(settings.home, identity, passphrase(settings, confirm=True))
         console.print(f"Created node [bold]{participant.id}[/] in {settings.home}")
         console.print("Next: `accord card export` and send the card to the federation stewards.")
