@@ -1,12 +1,12 @@
 """How a node reaches its peers. ``PeerTransport`` is the interface; ``HttpTransport`` the real
-one (httpx, HTTP/1.1 keep-alive, bounded timeouts and response size)."""
+one: aiohttp (ADR 0003), HTTP/1.1 keep-alive, bounded timeouts and response size."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
+import aiohttp
 
 MESSAGES_PATH = "/federation/v1/messages"
 MEDIA_TYPE = "application/jose+json"  # RFC 7515 §9.2.1 / RFC 7516 §9.1
@@ -30,31 +30,37 @@ class PeerTransport(Protocol):
 
 
 class HttpTransport:
+    """One connection pool per node; create and use it inside the running event loop."""
+
     def __init__(self, timeout: float, max_connections: int) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            headers={"content-type": MEDIA_TYPE, "accept": "application/json"},
-            follow_redirects=False,
-        )
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                headers={"content-type": MEDIA_TYPE, "accept": "application/json"},
+            )
+        return self._session
 
     async def post_message(self, base_url: str, wire: bytes) -> PeerResponse:
         try:
-            request = self._client.build_request("POST", base_url + MESSAGES_PATH, content=wire)
-            response = await self._client.send(request, stream=True)
-            try:
+            async with self._client().post(
+                base_url + MESSAGES_PATH, data=wire, allow_redirects=False
+            ) as response:
                 body = bytearray()
-                async for chunk in response.aiter_bytes():
+                while chunk := await response.content.read(MAX_RESPONSE_BYTES):
                     body += chunk
                     if len(body) > MAX_RESPONSE_BYTES:
                         raise TransportFailure(f"answer over {MAX_RESPONSE_BYTES} bytes")
-            finally:
-                await response.aclose()
-        except httpx.HTTPError as exc:
+                return PeerResponse(response.status, bytes(body))
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransportFailure(f"{exc.__class__.__name__}: {exc}") from exc
-        return PeerResponse(response.status_code, bytes(body))
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

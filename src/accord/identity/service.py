@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, select
 
 from accord.db.schema import directories, stewards
-from accord.errors import DirectoryError
+from accord.errors import DirectoryError, DirectoryExpired
 from accord.identity.directory import Directory, read_document, verify_directory
 from accord.identity.models import StewardSet
 from accord.node.home import Node
 
+RECHECK_SECONDS = 1.0
+
 
 class DirectoryStore:
-    """The node's installed directory, verified on install and again on every load."""
+    """The node's installed directory, verified on install and again on every load.
+
+    ``current`` looks at the database at most once a second, so a directory installed by
+    another process (the CLI) is in force within a second without a query per message."""
 
     def __init__(self, node: Node) -> None:
         self._node = node
         self._lock = threading.Lock()
         self._cached: Directory | None = None
+        self._checked_at = float("-inf")
 
     def install(self, signed: bytes, *, pinned: StewardSet | None, now: datetime) -> Directory:
         """Verify ``signed`` against the trusted stewards and the installed version, then store
@@ -36,7 +43,7 @@ class DirectoryStore:
                     advice="Pass --stewards FILE with the steward keys and threshold you obtained "
                     "from the federation out of band (first install only).",
                 )
-            installed = self._load(connection, now=None)
+            installed = self._load(connection)
             directory = verify_directory(signed, trusted=trusted, installed=installed, now=now)
             if installed is not None and installed.version == directory.version:
                 return installed
@@ -54,12 +61,27 @@ class DirectoryStore:
 
         directory = self._node.writer.run(job)
         with self._lock:
-            self._cached = directory
+            self._cached, self._checked_at = directory, time.monotonic()
         return directory
 
     def current(self, now: datetime) -> Directory | None:
-        """The installed directory, re-verified against the pinned stewards (which catches a
-        hand-edited database). Cached while the installed version is unchanged."""
+        """The installed directory, re-verified against the pinned stewards when it changes
+        (which catches a hand-edited database). Raises DirectoryExpired once it has expired:
+        a node does not keep trusting keys the stewards stopped vouching for."""
+        with self._lock:
+            directory = self._cached
+            fresh = time.monotonic() - self._checked_at < RECHECK_SECONDS
+        if directory is None or not fresh:
+            directory = self._reload(directory)
+        if directory is not None and now >= directory.document.expires_at:
+            raise DirectoryExpired(
+                f"the installed directory version {directory.version} expired at "
+                f"{directory.document.expires_at.isoformat()}",
+                advice="Install a current directory from the federation stewards.",
+            )
+        return directory
+
+    def _reload(self, cached: Directory | None) -> Directory | None:
         with self._node.read_engine.connect() as connection:
             row = connection.execute(
                 select(directories.c.version, directories.c.sha256)
@@ -68,16 +90,14 @@ class DirectoryStore:
             ).first()
             if row is None:
                 return None
-            with self._lock:
-                cached = self._cached
-            if cached is not None and (cached.version, cached.sha256) == tuple(row):
-                return cached
-            directory = self._load(connection, now=now)
+            unchanged = cached is not None and (cached.version, cached.sha256) == tuple(row)
+            directory = cached if unchanged else self._load(connection)
         with self._lock:
-            self._cached = directory
+            self._cached, self._checked_at = directory, time.monotonic()
         return directory
 
-    def _load(self, connection: Connection, now: datetime | None) -> Directory | None:
+    def _load(self, connection: Connection) -> Directory | None:
+        """The newest stored directory, its signatures checked (expiry is checked by callers)."""
         row = connection.execute(
             select(directories.c.signed).order_by(directories.c.version.desc()).limit(1)
         ).first()
@@ -86,9 +106,8 @@ class DirectoryStore:
         trusted = _trusted_stewards(connection)
         if trusted is None:
             raise DirectoryError("a directory is installed but no steward set is pinned")
-        document = read_document(row.signed)
-        at = now if now is not None else document.issued_at
-        return verify_directory(row.signed, trusted=trusted, installed=None, now=at)
+        issued_at = read_document(row.signed).issued_at
+        return verify_directory(row.signed, trusted=trusted, installed=None, now=issued_at)
 
 
 def _trusted_stewards(connection: Connection) -> StewardSet | None:
