@@ -13,6 +13,7 @@ import typer
 
 from accord.cli.common import console
 from accord.demo import scenario
+from accord.demo.federation import LocalFederation
 
 
 def register(app: typer.Typer) -> None:
@@ -42,15 +43,20 @@ def register(app: typer.Typer) -> None:
             outcome = scenario.run(federation)
             _print(outcome)
             if keep:
-                console.print(
-                    "Nodes keep running (Ctrl-C stops them). Node folders: "
-                    f"{root}; passphrase in each node's environment: see serve.log."
-                )
+                _print_keep(federation)
                 with contextlib.suppress(KeyboardInterrupt):
                     while True:
                         time.sleep(3600)
         if not outcome.ok:
             raise typer.Exit(code=1)
+
+
+def _print_keep(federation: LocalFederation) -> None:
+    any_node = next(iter(federation.nodes.values()))
+    console.print("\nThe nodes keep running; Ctrl-C stops them. To use one from another shell:")
+    console.print(f"  export ACCORD_PASSPHRASE='{any_node.env['ACCORD_PASSPHRASE']}'")
+    for node in federation.nodes.values():
+        console.print(f"  uv run accord inbox --dir {node.home}    # {node.url}")
 
 
 def _print(outcome: scenario.Outcome) -> None:
