@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -29,14 +30,22 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
 def b64url_decode(text: str) -> bytes:
-    """Strict base64url without padding; raises ValueError on anything else."""
-    if not isinstance(text, str) or "=" in text:
-        raise ValueError("not unpadded base64url")
+    """Strict base64url without padding (RFC 7515 §2); ValueError on anything else, including
+    characters outside the alphabet (which the standard library would silently drop) and a
+    non-canonical final character."""
+    if not isinstance(text, str) or not _B64URL.match(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url (RFC 7515 §2: unpadded, alphabet A-Z a-z 0-9 - _)")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise ValueError("not base64url") from exc
+    if b64url_encode(raw) != text:
+        raise ValueError("not base64url in canonical form (unused bits set)")
+    return raw
 
 
 def okp(key: Ed25519PrivateKey | Ed25519PublicKey | X25519PrivateKey | X25519PublicKey) -> OKPKey:

@@ -10,6 +10,7 @@ cannot re-address it.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -37,7 +38,16 @@ from accord.errors import (
 )
 from accord.identity.directory import Directory
 from accord.identity.models import SLUG, encryption_kid, signing_kid
-from accord.jose import CONTENT_ENC, KEY_ALG, SIG_ALG, b64url_decode, dump, json_object, okp
+from accord.jose import (
+    CONTENT_ENC,
+    KEY_ALG,
+    SIG_ALG,
+    b64url_decode,
+    b64url_encode,
+    dump,
+    json_object,
+    okp,
+)
 
 ENVELOPE_TYP = "accord-envelope+jwe"
 MESSAGE_TYP = "accord-message+jws"
@@ -120,6 +130,11 @@ def read_routing(wire: bytes, *, max_bytes: int) -> Routing:
         header = json_object(b64url_decode(document["protected"]), "protected header")
     except ValueError as exc:
         raise EnvelopeMalformed(f"protected: {exc}") from exc
+    # joserfc authenticates its re-encoding of the parsed header, not the received octets
+    # (RFC 7516 §5.2 step 14): only that one form is accepted, so a relay cannot re-encode it.
+    compact = json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode()
+    if document["protected"] != b64url_encode(compact):
+        raise EnvelopeMalformed("protected: the header must be compact ASCII JSON, as sealed")
     if header.get("typ") != ENVELOPE_TYP:
         raise EnvelopeMalformed(f"protected.typ must be {ENVELOPE_TYP!r}")
     return _routing_from(header, "protected")
@@ -225,6 +240,7 @@ def _decrypt(wire: bytes, me: str, key: X25519PrivateKey, max_bytes: int, count:
             f"envelope has {len(mine)} recipient entries for {encryption_kid(me)}; expected one",
             advice="The sender did not encrypt to this node's key.",
         )
+    _require_x25519_epk(mine[0])
     document = {**document, "recipients": mine}
     try:
         opened = jwe.decrypt_json(
@@ -238,6 +254,28 @@ def _decrypt(wire: bytes, me: str, key: X25519PrivateKey, max_bytes: int, count:
             advice="Do not accept it; ask the sender to send again if this persists.",
         ) from exc
     return bytes(opened.plaintext or b"")
+
+
+_X25519_P = 2**255 - 19
+
+
+def _require_x25519_epk(recipient: dict[str, Any]) -> None:
+    """The ephemeral key must be exactly a public X25519 JWK in canonical form: joserfc ignores
+    ``kty``, the padding bits of ``x`` and bit 255 of the key, which would let a relay alter the
+    wire bytes (and so the SHA-256 a receipt states) without the recipient noticing."""
+    epk = recipient["header"].get("epk")
+    x = str(epk.get("x")) if isinstance(epk, dict) else ""
+    try:
+        raw = b64url_decode(x)
+    except ValueError:
+        raw = b""
+    canonical = len(raw) == 32 and b64url_encode(raw) == x
+    # RFC 7748 §5: X25519 ignores bit 255 and reduces mod p; only u < p is one encoding.
+    canonical = canonical and int.from_bytes(raw, "little") < _X25519_P
+    if not canonical or epk != {"kty": "OKP", "crv": "X25519", "x": x}:
+        raise EnvelopeMalformed(
+            "recipient header epk must be a public X25519 JWK (RFC 8037 §2) in canonical form"
+        )
 
 
 def _verify_signature(

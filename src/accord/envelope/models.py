@@ -7,10 +7,11 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
@@ -63,7 +64,9 @@ class Receipt:
 
 def new_message_id(now: datetime, random: Callable[[int], bytes] = os.urandom) -> str:
     """A UUIDv7 (RFC 9562 §5.7): 48-bit Unix milliseconds, version 7, variant 10, 74 random bits."""
-    millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+    aware = now if now.tzinfo is not None else now.astimezone()
+    # Integer arithmetic: float `timestamp() * 1000` is off by one millisecond for some times.
+    millis = ((aware - _UNIX_EPOCH) // timedelta(milliseconds=1)) & ((1 << 48) - 1)
     rand = int.from_bytes(random(10), "big")
     rand_a = (rand >> 62) & 0xFFF
     rand_b = rand & ((1 << 62) - 1)
