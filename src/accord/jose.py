@@ -89,6 +89,8 @@ def json_object(data: bytes | str, what: str) -> dict[str, Any]:
         value = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{what} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to be a JOSE object") from None
     if not isinstance(value, dict):
         raise ValueError(f"{what} must be a JSON object")  # noqa: TRY004 - callers map ValueError
     return value

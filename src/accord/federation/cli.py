@@ -18,7 +18,7 @@ from accord.envelope.models import Kind, Priority
 from accord.errors import InputError
 from accord.federation.api import create_app
 from accord.federation.outbox import Outbox
-from accord.federation.reading import Mailbox
+from accord.federation.reading import Attachment, Mailbox
 from accord.federation.service import Federation
 from accord.federation.transport import HttpTransport
 
@@ -126,14 +126,14 @@ def show(
     console.print(f"signature verified; sha256 {shown.opened.sha256}")
     console.print("")
     console.print(str(shown.opened.body.get("text", "")), markup=False)
-    for attachment in shown.attachments:
+    for number, attachment in enumerate(shown.attachments, 1):
         console.print(
             f"attachment {attachment.name} ({attachment.size} bytes, sha256 {attachment.sha256})",
             markup=False,
         )
         if save is not None:
-            save.mkdir(parents=True, exist_ok=True)
-            (save / Path(attachment.name).name).write_bytes(attachment.data)
+            path = _save(save, attachment, number)
+            console.print(f"  saved as {path}", markup=False)
     for delivery in shown.deliveries:
         console.print(f"  {delivery.recipient}: {delivery.state.value} {delivery.last_error or ''}")
 
@@ -155,6 +155,24 @@ def register(app: typer.Typer) -> None:
     app.command("outbox")(outbox)
     app.command("show")(show)
     app.command("ack")(ack)
+
+
+def _save(folder: Path, attachment: Attachment, number: int) -> Path:
+    """Write an attachment into ``folder`` under its base name only: the name comes from the
+    sender, so ``..``, ``.``, an empty name or a NUL byte must not pick the path."""
+    name = Path(attachment.name).name
+    if name in {"", ".", ".."} or "\0" in name:
+        name = f"attachment-{number}"
+    path = folder / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(attachment.data)
+    except OSError as exc:
+        raise InputError(
+            f"--save: cannot write {path}: {exc.strerror}",
+            advice="Choose a writable folder for --save.",
+        ) from exc
+    return path
 
 
 def _attachments(files: list[Path]) -> list[dict[str, object]]:

@@ -107,8 +107,15 @@ class Mailbox:
         return Shown(opened, _attachments(opened.body), tuple(sent_deliveries))
 
     def acknowledge(self, message_id: str) -> str:
-        """Send the sender a signed ack (its delivery becomes ``acknowledged``)."""
+        """Send the sender a signed ack (its delivery becomes ``acknowledged``); once per
+        message: acknowledging again returns the first ack's id and sends nothing."""
         shown = self.open(message_id)
+        with self._node.read_engine.connect() as connection:
+            earlier = connection.execute(
+                select(incoming.c.ack_message_id).where(incoming.c.message_id == message_id)
+            ).scalar()
+        if earlier is not None:
+            return str(earlier)
         routing = shown.opened.routing
         if routing.sender == self._node.id or shown.opened.kind is not Kind.NOTE:
             raise InputError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -40,8 +40,28 @@ def _read(path: Path) -> bytes:
         ) from exc
 
 
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise DirectoryError(
+            f"cannot write {path}: {exc.strerror}",
+            advice="Check the folder exists and is writable.",
+        ) from exc
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(_read(path))
+    except ValueError as exc:
+        raise DirectoryError(
+            f"{path} is not JSON: {exc}",
+            advice="Pass the .pub.json file written by `accord directory steward-key`.",
+        ) from exc
+
+
 def _rewrite(path: Path, document: DirectoryDocument, had_signatures: bool) -> None:
-    path.write_bytes(draft_bytes(document))
+    _write(path, draft_bytes(document))
     if had_signatures:
         console.print("[yellow]The directory changed: earlier signatures were removed.[/]")
 
@@ -63,10 +83,20 @@ def steward_key(
     kid: Annotated[str, typer.Option(help="Key id naming this steward, e.g. steward-unodc.")],
 ) -> None:
     """Create a steward signing key; writes OUT and OUT.pub.json (the public JWK)."""
-    key = Ed25519PrivateKey.generate()
-    write_private_key(out, key, passphrase(settings_for(None), confirm=True))
     public = out.with_name(out.name + ".pub.json")
-    public.write_text(json.dumps(public_jwk(key.public_key(), kid), indent=2) + "\n")
+    for path in (out, public):
+        if path.exists():
+            raise DirectoryError(
+                f"{path} already exists", advice="Choose another --out: keys are never overwritten."
+            )
+    key = Ed25519PrivateKey.generate()
+    try:
+        write_private_key(out, key, passphrase(settings_for(None), confirm=True))
+    except OSError as exc:
+        raise DirectoryError(
+            f"cannot write {out}: {exc.strerror}", advice="Check the folder exists and is writable."
+        ) from exc
+    _write(public, json.dumps(public_jwk(key.public_key(), kid), indent=2).encode() + b"\n")
     console.print(f"Steward key {kid}: private {out}, public {public}")
 
 
@@ -84,7 +114,7 @@ def new(
 ) -> None:
     """Start a draft directory (unsigned)."""
     now = SystemClock().now()
-    keys = tuple(json.loads(_read(path)) for path in stewards)
+    keys = tuple(_read_json(path) for path in stewards)
     previous = read_document(_read(base)) if base is not None else None
     try:
         document = DirectoryDocument(
@@ -98,7 +128,7 @@ def new(
         )
     except ValidationError as exc:
         raise DirectoryError(f"invalid directory: {exc}", advice="Correct the options.") from exc
-    out.write_bytes(draft_bytes(document))
+    _write(out, draft_bytes(document))
     console.print(f"Draft directory {federation} v{version} written to {out}")
 
 
@@ -125,7 +155,12 @@ def group(
     """Define or replace a group; members may be participants or other groups."""
     names = tuple(m.strip() for m in members.split(",") if m.strip())
     groups = dict(read_document(_read(file)).groups)
-    groups[name] = Group(description=description, members=names)
+    try:
+        groups[name] = Group(description=description, members=names)
+    except ValidationError as exc:
+        raise DirectoryError(
+            f"invalid group {name!r}: {exc}", advice="List members as participant or group ids."
+        ) from exc
     _update(file, groups=groups)
     console.print(f"Group {name}: {', '.join(names)}")
 
@@ -149,7 +184,7 @@ def sign(
             f"{key} is not one of the directory's stewards",
             advice="Sign with a key listed in the directory's stewards.",
         )
-    (out or file).write_bytes(sign_directory(data, private, kid))
+    _write(out or file, sign_directory(data, private, kid))
     console.print(f"Signed by {kid}")
 
 
@@ -159,7 +194,7 @@ def export_stewards(
     out: Annotated[Path, typer.Option(help="Steward set file to write.")],
 ) -> None:
     """Write the directory's steward set: what nodes pin at their first install."""
-    out.write_text(read_document(_read(file)).stewards.model_dump_json(indent=2) + "\n")
+    _write(out, read_document(_read(file)).stewards.model_dump_json(indent=2).encode() + b"\n")
     console.print(f"Steward set written to {out}; give it to nodes out of band.")
 
 

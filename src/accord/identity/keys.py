@@ -52,11 +52,7 @@ class NodeKeys:
 def write_private_key(
     path: Path, key: Ed25519PrivateKey | X25519PrivateKey, passphrase: str
 ) -> None:
-    if len(passphrase) < 8:
-        raise NodeError(
-            "the passphrase is shorter than 8 characters",
-            advice="Choose a longer passphrase (ACCORD_PASSPHRASE or the prompt).",
-        )
+    check_passphrase(passphrase)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -67,6 +63,14 @@ def write_private_key(
         handle.write(pem)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def check_passphrase(passphrase: str) -> None:
+    if len(passphrase) < 8:
+        raise NodeError(
+            "the passphrase is shorter than 8 characters",
+            advice="Choose a longer passphrase (ACCORD_PASSPHRASE or the prompt).",
+        )
 
 
 def read_private_key(path: Path, passphrase: str) -> Ed25519PrivateKey | X25519PrivateKey:

@@ -9,7 +9,7 @@ import typer
 
 from accord.cli.common import DirOption, console, opened_node, passphrase, settings_for
 from accord.clock import SystemClock
-from accord.errors import ConfigError
+from accord.errors import ConfigError, NodeError
 from accord.identity.models import Role
 from accord.node.home import Identity, init_node
 
@@ -56,5 +56,11 @@ def export(
     if out is None:
         typer.echo(card.decode(), nl=False)
     else:
-        out.write_bytes(card)
+        try:
+            out.write_bytes(card)
+        except OSError as exc:
+            raise NodeError(
+                f"cannot write {out}: {exc.strerror}",
+                advice="Check the folder exists and is writable.",
+            ) from exc
         console.print(f"Card of {node.id} written to {out}")

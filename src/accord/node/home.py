@@ -28,7 +28,7 @@ from accord.db.migrate import upgrade
 from accord.db.writer import Writer
 from accord.errors import ConfigError, NodeError
 from accord.identity.card import make_card
-from accord.identity.keys import NodeKeys
+from accord.identity.keys import NodeKeys, check_passphrase
 from accord.identity.models import Participant, Role, encryption_kid, signing_kid
 from accord.jose import public_jwk
 
@@ -85,6 +85,7 @@ def init_node(home: Path, identity: Identity, passphrase: str) -> Participant:
             f"{home} already holds a node",
             advice="Choose another --dir, or remove the folder if the node is no longer needed.",
         )
+    check_passphrase(passphrase)
     keys = NodeKeys.generate()
     participant = _validated(identity, keys)
     home.mkdir(mode=0o700, parents=True, exist_ok=True)

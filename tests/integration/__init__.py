@@ -1,0 +1,1 @@
+"""Integration tests: real node processes, real SQLite files, real HTTP on loopback."""
