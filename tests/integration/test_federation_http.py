@@ -24,8 +24,8 @@ from accord.clock import from_rfc3339, to_rfc3339
 from accord.demo.federation import LocalFederation
 from accord.envelope.core import ENVELOPE_TYP, ROUTING_HEADERS, open_stored, seal
 from accord.envelope.models import Kind, Priority, Routing, new_message_id
-from accord.envelope.receipt import verify_receipt
-from accord.errors import FieldError, InputError
+from accord.envelope.receipt import REFUSAL_HEADER, verify_receipt, verify_refusal
+from accord.errors import FieldError, InputError, ReceiptInvalid
 from accord.federation.api import create_app
 from accord.federation.service import Federation
 from accord.federation.transport import MEDIA_TYPE, MESSAGES_PATH
@@ -365,6 +365,20 @@ def test_attack_is_refused_and_changes_nothing(peers: Peers, attack: Attack) -> 
     assert set(body) == ERROR_KEYS
     assert attack.says in body["message"]
     assert snapshot(peers.database) == before
+    # the refusal is signed by the node and bound to the body it refused (when it read it)
+    read_whole_body = isinstance(content, bytes) and attack.status not in (413, 415)
+    bound = hashlib.sha256(content).hexdigest() if read_whole_body else ""
+    ru_key = peers.directory.signing_key(RU.id)
+    signature = response.headers.get(REFUSAL_HEADER)
+    verify_refusal(signature, response.content, request_sha256=bound, signer=RU.id, key=ru_key)
+    with pytest.raises(ReceiptInvalid):
+        verify_refusal(
+            signature, response.content, request_sha256="0" * 64, signer=RU.id, key=ru_key
+        )
+    with pytest.raises(ReceiptInvalid):
+        verify_refusal(
+            signature, response.content + b" ", request_sha256=bound, signer=RU.id, key=ru_key
+        )
 
 
 def test_chunked_attack_really_has_no_content_length(peers: Peers) -> None:

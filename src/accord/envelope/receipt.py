@@ -8,12 +8,14 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc import jws
 from joserfc.errors import JoseError
+from joserfc.jws import JWSRegistry
+from joserfc.registry import HeaderParameter
 
 from accord.clock import from_rfc3339, to_rfc3339
 from accord.envelope.models import Receipt
 from accord.errors import ReceiptInvalid
 from accord.identity.models import signing_kid
-from accord.jose import SIG_ALG, dump, json_object, okp
+from accord.jose import SIG_ALG, b64url_encode, dump, json_object, okp
 
 RECEIPT_TYP = "accord-receipt+jws"
 MAX_RECEIPT_BYTES = 4096
@@ -74,3 +76,47 @@ def verify_receipt(
     except ValueError as exc:
         raise ReceiptInvalid(f"receipt for {message_id} has no valid received_at") from exc
     return Receipt(message_id, sha256, str(claims.get("sender")), receiver, received_at, token)
+
+
+# Signed refusals ---------------------------------------------------------------------------
+# A node signs its error answers (protocol v1: "invalid input gets a signed error") so that a
+# sender only treats a refusal as final when the peer itself refused *these* bytes. The JWS
+# has a detached payload (RFC 7515 Appendix F): the payload is the error body as sent, and the
+# protected header binds the SHA-256 of the request body it answers.
+
+REFUSAL_TYP = "accord-refusal+jws"
+REFUSAL_HEADER = "accord-signature"
+_REFUSAL_HEADERS = {"request_sha256": HeaderParameter("SHA-256 of the refused request", "str")}
+
+
+def sign_refusal(body: bytes, *, request_sha256: str, signer: str, key: Ed25519PrivateKey) -> str:
+    header = {
+        "alg": SIG_ALG,
+        "kid": signing_kid(signer),
+        "typ": REFUSAL_TYP,
+        "request_sha256": request_sha256,
+    }
+    registry = JWSRegistry(header_registry=_REFUSAL_HEADERS, algorithms=[SIG_ALG])
+    protected, _payload, signature = jws.serialize_compact(
+        header, body, okp(key), registry=registry
+    ).split(".")
+    return f"{protected}..{signature}"
+
+
+def verify_refusal(
+    token: str | None, body: bytes, *, request_sha256: str, signer: str, key: Ed25519PublicKey
+) -> None:
+    """Raise ReceiptInvalid unless ``token`` is ``signer``'s signature over this error body,
+    answering the request whose SHA-256 is ``request_sha256``."""
+    parts = (token or "").split(".")
+    if len(parts) != 3 or parts[1] != "" or len(token or "") > MAX_RECEIPT_BYTES:
+        raise ReceiptInvalid(f"refusal from {signer} carries no detached signature")
+    registry = JWSRegistry(header_registry=_REFUSAL_HEADERS, algorithms=[SIG_ALG])
+    try:
+        attached = f"{parts[0]}.{b64url_encode(body)}.{parts[2]}"
+        header = jws.deserialize_compact(attached, okp(key), registry=registry).headers()
+    except (JoseError, ValueError) as exc:
+        raise ReceiptInvalid(f"refusal from {signer} is not signed by its directory key") from exc
+    expected = {"kid": signing_kid(signer), "typ": REFUSAL_TYP, "request_sha256": request_sha256}
+    if any(header.get(name) != value for name, value in expected.items()):
+        raise ReceiptInvalid(f"refusal from {signer} answers another request")

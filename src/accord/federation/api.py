@@ -1,14 +1,17 @@
 """The node's HTTP API (protocol v1) and its one JSON error shape.
 
 Every error answers ``{"code", "message", "advice", "errors": [{"field", "rule", "message",
-"article"}]}`` with the status of the error class; ``tests/unit/federation/test_api_errors.py``
-pins the shape.
+"article"}]}`` with the status of the error class, signed by the node in the
+``Accord-Signature`` header (a detached JWS bound to the SHA-256 of the request body);
+``tests/integration/test_federation_http.py`` pins the shape.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord import __version__
+from accord.envelope.receipt import REFUSAL_HEADER, sign_refusal
 from accord.errors import AccordError, FieldError, PayloadTooLarge
 from accord.federation.outbox import Outbox
 from accord.federation.service import Federation
@@ -66,7 +70,7 @@ def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
                 await worker
 
     app = FastAPI(title="Accord node", version=__version__, lifespan=lifespan)
-    _install_error_handlers(app)
+    _install_error_handlers(app, federation)
     node = federation.node
 
     @app.post(MESSAGES_PATH, status_code=202)
@@ -122,32 +126,48 @@ async def _read_limited(request: Request, limit: int) -> bytes:
                 f"envelope is over this node's limit of {limit} bytes",
                 advice="Send large files as an evidence package.",
             )
+    request.state.request_sha256 = hashlib.sha256(body).hexdigest()
     return bytes(body)
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, federation: Federation) -> None:
+    node = federation.node
+
+    def refuse(request: Request, status: int, body: dict[str, Any]) -> Response:
+        """Every error answer is signed by this node (protocol v1), bound to the request."""
+        content = json.dumps(body, ensure_ascii=False).encode()
+        signature = sign_refusal(
+            content,
+            request_sha256=getattr(request.state, "request_sha256", ""),
+            signer=node.id,
+            key=node.keys.signing,
+        )
+        return Response(
+            content, status, media_type="application/json", headers={REFUSAL_HEADER: signature}
+        )
+
     @app.exception_handler(AccordError)
-    async def accord_error(_request: Request, error: AccordError) -> JSONResponse:
+    async def accord_error(request: Request, error: AccordError) -> Response:
         log.info("request refused", code=error.code, message=error.message)
-        return JSONResponse(error_body(error), status_code=error.http_status)
+        return refuse(request, error.http_status, error_body(error))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
         fields = [
             FieldError(".".join(str(p) for p in e["loc"]), e["type"], e["msg"])
             for e in error.errors()
         ]
         body = AccordError("the request is invalid", "Correct the fields listed.", fields)
-        return JSONResponse({**error_body(body), "code": "input_invalid"}, status_code=422)
+        return refuse(request, 422, {**error_body(body), "code": "input_invalid"})
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         body = AccordError(str(error.detail), "Check the method and path (protocol v1).")
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return JSONResponse({**error_body(body), "code": code}, status_code=error.status_code)
+        return refuse(request, error.status_code, {**error_body(body), "code": code})
 
     @app.exception_handler(Exception)
-    async def internal_error(_request: Request, error: Exception) -> JSONResponse:
+    async def internal_error(request: Request, error: Exception) -> Response:
         log.error("internal error", exc_info=error)
         body = AccordError("internal error; nothing was stored", "Retry later.")
-        return JSONResponse({**error_body(body), "code": "internal_error"}, status_code=500)
+        return refuse(request, 500, {**error_body(body), "code": "internal_error"})

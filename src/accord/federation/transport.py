@@ -8,6 +8,8 @@ from typing import Protocol
 
 import aiohttp
 
+from accord.envelope.receipt import REFUSAL_HEADER
+
 MESSAGES_PATH = "/federation/v1/messages"
 MEDIA_TYPE = "application/jose+json"  # RFC 7515 §9.2.1 / RFC 7516 §9.1
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -21,6 +23,7 @@ class TransportFailure(Exception):
 class PeerResponse:
     status: int
     body: bytes
+    signature: str | None = None  # the peer's signed-refusal header on error answers
 
 
 class PeerTransport(Protocol):
@@ -56,7 +59,8 @@ class HttpTransport:
                     body += chunk
                     if len(body) > MAX_RESPONSE_BYTES:
                         raise TransportFailure(f"answer over {MAX_RESPONSE_BYTES} bytes")
-                return PeerResponse(response.status, bytes(body))
+                signature = response.headers.get(REFUSAL_HEADER)
+                return PeerResponse(response.status, bytes(body), signature)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransportFailure(f"{exc.__class__.__name__}: {exc}") from exc
 
