@@ -57,26 +57,31 @@ class LocalNode:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
-    def start(self, extra_env: dict[str, str] | None = None) -> None:
-        """Start ``accord serve`` for this node and wait until it answers."""
+    def start(self, extra_env: dict[str, str] | None = None, port: int | None = None) -> None:
+        """Start ``accord serve`` for this node and wait until it answers. With ``port`` it
+        listens there instead of on its directory URL's port (fault tests put a proxy there)."""
         self.log_path = self.home / "serve.log"
         log = self.log_path.open("ab")
+        argv = [sys.executable, "-m", "accord", "serve", "--dir", str(self.home)]
+        if port is not None:
+            argv += ["--port", str(port)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "accord", "serve", "--dir", str(self.home)],
+            argv,
             env={**self.env, **(extra_env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
-        self.wait_ready()
+        self.wait_ready(port)
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, port: int | None = None) -> None:
+        base = self.url if port is None else f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise NodeError(f"{self.spec.id} exited at start; see {self.log_path}")
             try:
-                health = self.url + "/federation/v1/health"  # http on loopback, built here
+                health = base + "/federation/v1/health"  # http on loopback, built here
                 with urllib.request.urlopen(health, timeout=1) as r:  # noqa: S310
                     if r.status == 200:
                         return

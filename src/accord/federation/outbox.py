@@ -62,6 +62,9 @@ class Outbox:
         )
         self._capacity = settings.outbox_concurrency * 4
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Deliveries this worker claimed and has not finished: one waiting for its peer's slot
+        # can outlive its lease, and must not be claimed a second time meanwhile.
+        self._holding: set[tuple[str, str]] = set()
 
     def wake(self) -> None:
         """Ask the worker to look for work now; safe from any thread."""
@@ -76,6 +79,7 @@ class Outbox:
             free = self._capacity - len(self._in_flight)
             claimed = await self._node.writer.write(self._claim_job(free)) if free > 0 else []
             for item in claimed:
+                self._holding.add(_key(item.message_id, item.recipient))
                 task = asyncio.create_task(self._deliver(item))
                 self._in_flight.add(task)
                 task.add_done_callback(self._done)
@@ -94,6 +98,7 @@ class Outbox:
         """Deliver what is due now and return (the CLI's one-shot mode and tests)."""
         self._loop = asyncio.get_running_loop()
         claimed = await self._node.writer.write(self._claim_job(self._capacity))
+        self._holding.update(_key(item.message_id, item.recipient) for item in claimed)
         await asyncio.gather(*(self._deliver(item) for item in claimed))
 
     def _done(self, task: asyncio.Task[None]) -> None:
@@ -105,6 +110,7 @@ class Outbox:
     def _claim_job(self, limit: int) -> Callable[[Connection], list[Claimed]]:
         settings, now = self._node.settings, self._node.clock.now().timestamp()
         lease = now + settings.request_timeout + LEASE_MARGIN
+        holding = frozenset(self._holding)
 
         def job(connection: Connection) -> list[Claimed]:
             rows = connection.execute(
@@ -123,11 +129,15 @@ class Outbox:
                     deliveries.c.next_attempt_at <= now,
                 )
                 .order_by(deliveries.c.next_attempt_at)
-                .limit(limit)
+                .limit(limit + len(holding))
             ).all()
-            claimed = []
+            claimed: list[Claimed] = []
             for row in rows:
                 key = _key(row.message_id, row.recipient)
+                if key in holding:
+                    continue
+                if len(claimed) >= limit:
+                    break
                 if now > row.created_at + settings.delivery_timeout:
                     reason = _timeout_reason(settings.delivery_timeout, row.last_error)
                     connection.execute(_set(key, DeliveryState.FAILED, now, last_error=reason))
@@ -157,9 +167,12 @@ class Outbox:
         return job
 
     async def _deliver(self, item: Claimed) -> None:
-        async with self._slots[item.recipient]:
-            outcome = await self._attempt(item)
-        await self._node.writer.write(outcome)
+        try:
+            async with self._slots[item.recipient]:
+                outcome = await self._attempt(item)
+            await self._node.writer.write(outcome)
+        finally:
+            self._holding.discard(_key(item.message_id, item.recipient))
 
     async def _attempt(self, item: Claimed) -> Outcome:
         try:
