@@ -174,3 +174,33 @@ def test_message_to_a_node_that_is_down_stays_retrying_with_a_reason(
     assert row["delivered_at"] is None
     (shown,) = [d for d in Mailbox(Federation(vn)).outbox() if d.message_id == message_id]
     assert shown.state in {DeliveryState.RETRYING, DeliveryState.SENT}  # never failed or lost
+
+
+def test_signed_refusal_from_a_real_node_fails_the_delivery_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    """RU accepts smaller envelopes than VN sends: its signed 413 (bound to no body, since it
+    refused before reading one) ends the delivery as failed, with RU's own words."""
+    pair = LocalFederation.create(tmp_path, [VN, RU], {}, settings_toml=FAST_RETRIES)
+    ru_settings = pair.nodes[RU.id].home / "settings.toml"
+    ru_settings.write_text(FAST_RETRIES + "max_message_bytes = 8192\n")
+    try:
+        start_all(pair.nodes[s.id] for s in (VN, RU))
+        node = pair.nodes[VN.id].open()
+        try:
+            big = {"subject": "Logs", "text": "x" * 20_000, "attachments": []}
+            message_id = Federation(node).send(RU.id, Kind.NOTE, big)
+        finally:
+            node.close()
+        database = db_path(pair.nodes[VN.id])
+        rows = wait_until(
+            lambda: _in_state(database, message_id, DeliveryState.FAILED), "a final refusal"
+        )
+    finally:
+        for started in pair.nodes.values():
+            started.kill()
+    row = rows[RU.id]
+    assert row["last_error"].startswith(f"refused by {RU.id}: HTTP 413 payload_too_large:")
+    assert "8192" in row["last_error"]
+    assert row["attempts"] == 1  # a signed final refusal is not retried
+    assert query(db_path(pair.nodes[RU.id]), "SELECT message_id FROM incoming") == []

@@ -17,14 +17,15 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Update, and_, select, update
 
 from accord.db.schema import deliveries, outgoing
-from accord.envelope.receipt import verify_receipt
-from accord.errors import AccordError
+from accord.envelope.receipt import verify_receipt, verify_refusal
+from accord.errors import AccordError, ReceiptInvalid
 from accord.federation.models import PENDING, Claimed, DeliveryState
 from accord.federation.service import Federation
-from accord.federation.transport import PeerTransport, TransportFailure
+from accord.federation.transport import PeerResponse, PeerTransport, TransportFailure
 
 log = structlog.get_logger("accord.outbox")
 
@@ -38,6 +39,7 @@ RETRYABLE_CODES = {
     "created_outside_window",
 }
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+UNREAD_BODY_STATUS = {413, 415}
 LEASE_MARGIN = 5.0
 
 Outcome = Callable[[Connection], None]
@@ -178,29 +180,41 @@ class Outbox:
         try:
             directory = self._federation.directory()
             peer = directory.participant(item.recipient)
+            key = directory.signing_key(item.recipient)
             response = await self._transport.post_message(peer.url, item.wire)
         except TransportFailure as exc:
             return self._retry(item, f"peer unreachable: {exc}")
         except AccordError as exc:
             return self._retry(item, exc.message)
         if response.status in (200, 202):
-            try:
-                token = _json(response.body).get("receipt")
-                receipt = verify_receipt(
-                    str(token),
-                    message_id=item.message_id,
-                    sha256=item.sha256,
-                    receiver=item.recipient,
-                    receiver_key=directory.signing_key(item.recipient),
-                )
-            except AccordError as exc:
-                return self._retry(item, exc.message)
-            return _delivered(item, receipt.token, self._node.clock.now().timestamp())
+            return self._accepted(item, response, key)
+        return self._refused(item, response, key)
+
+    def _accepted(self, item: Claimed, response: PeerResponse, key: Ed25519PublicKey) -> Outcome:
+        try:
+            receipt = verify_receipt(
+                str(_json(response.body).get("receipt")),
+                message_id=item.message_id,
+                sha256=item.sha256,
+                receiver=item.recipient,
+                receiver_key=key,
+            )
+        except AccordError as exc:
+            return self._retry(item, exc.message)
+        return _delivered(item, receipt.token, self._now())
+
+    def _refused(self, item: Claimed, response: PeerResponse, key: Ed25519PublicKey) -> Outcome:
         error = _json(response.body)
         code, message = str(error.get("code", "")), str(error.get("message", ""))
         reason = f"HTTP {response.status} {code}: {message}".strip()
         if response.status in RETRYABLE_STATUS or code in RETRYABLE_CODES:
             return self._retry(item, reason)
+        try:
+            _check_refusal(response, item, key)
+        except ReceiptInvalid as exc:
+            # Protocol v1: only a refusal the recipient signed ends delivery; anything on the
+            # path could have written an unsigned one.
+            return self._retry(item, f"{reason} (ignored: {exc.message})")
         return _failed(item, f"refused by {item.recipient}: {reason}", self._now())
 
     def _retry(self, item: Claimed, reason: str) -> Outcome:
@@ -227,6 +241,27 @@ class Outbox:
 
     def _now(self) -> float:
         return self._node.clock.now().timestamp()
+
+
+def _check_refusal(response: PeerResponse, item: Claimed, key: Ed25519PublicKey) -> None:
+    """Raise unless the refusal is signed by the recipient and answers these bytes. A node
+    that refused before reading the whole body (413, 415) binds it to the empty digest."""
+    bindings = [item.sha256, ""] if response.status in UNREAD_BODY_STATUS else [item.sha256]
+    refused: list[ReceiptInvalid] = []
+    for binding in bindings:
+        try:
+            verify_refusal(
+                response.signature,
+                response.body,
+                request_sha256=binding,
+                signer=item.recipient,
+                key=key,
+            )
+        except ReceiptInvalid as exc:
+            refused.append(exc)
+        else:
+            return
+    raise refused[0]
 
 
 def _delivered(item: Claimed, receipt: str, now: float) -> Outcome:

@@ -19,7 +19,7 @@ from accord.db.schema import deliveries, incoming, outgoing
 from accord.demo.federation import LocalFederation, NodeSpec
 from accord.envelope.core import sha256_hex
 from accord.envelope.models import Kind
-from accord.envelope.receipt import make_receipt
+from accord.envelope.receipt import make_receipt, sign_refusal
 from accord.federation.models import DeliveryState
 from accord.federation.outbox import LEASE_MARGIN, Outbox
 from accord.federation.reading import Mailbox
@@ -192,6 +192,29 @@ def test_jitter_draws_each_delay_from_rng(pair: Pair) -> None:
     assert pair.delivery(message_id).state == DeliveryState.DELIVERED
 
 
+def refusal(
+    pair: Pair,
+    status: int,
+    code: str,
+    *,
+    bind: Callable[[bytes], str] = sha256_hex,
+    key: Ed25519PrivateKey | None = None,
+) -> Answer:
+    """The receiver's error answer, signed as protocol v1 requires (``key`` to forge it)."""
+
+    async def respond(wire: bytes) -> PeerResponse:
+        body = json.dumps({"code": code, "message": "no", "advice": "", "errors": []}).encode()
+        signature = sign_refusal(
+            body,
+            request_sha256=bind(wire),
+            signer=RECEIVER,
+            key=key or pair.receiver.keys.signing,
+        )
+        return PeerResponse(status, body, signature)
+
+    return respond
+
+
 @pytest.mark.parametrize(
     ("status", "code"),
     [
@@ -204,8 +227,7 @@ def test_jitter_draws_each_delay_from_rng(pair: Pair) -> None:
 )
 def test_final_refusal_fails_with_the_peers_reason(pair: Pair, status: int, code: str) -> None:
     [message_id] = pair.send()
-    refusal = answer(status, {"code": code, "message": "no", "advice": "", "errors": []})
-    pair.peer.script.append(fixed(refusal))
+    pair.peer.script.append(refusal(pair, status, code))
     outbox = pair.outbox()
     asyncio.run(outbox.drain())
     row = pair.delivery(message_id)
@@ -215,6 +237,55 @@ def test_final_refusal_fails_with_the_peers_reason(pair: Pair, status: int, code
     asyncio.run(outbox.drain())
     assert len(pair.peer.posted) == 1  # final: never attempted again
     assert pair.delivery(message_id).state == DeliveryState.FAILED
+
+
+@pytest.mark.parametrize("status", [413, 415])
+def test_refusal_before_the_body_was_read_binds_the_empty_digest(pair: Pair, status: int) -> None:
+    [message_id] = pair.send()
+    pair.peer.script.append(refusal(pair, status, "payload_too_large", bind=lambda _wire: ""))
+    asyncio.run(pair.outbox().drain())
+    assert pair.delivery(message_id).state == DeliveryState.FAILED
+
+
+def _unsigned(status: int) -> Answer:
+    return fixed(answer(status, {"code": "envelope_tampered", "message": "no"}))
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda pair: _unsigned(400), "carries no detached signature"),
+        (
+            lambda pair: refusal(pair, 400, "envelope_tampered", key=Ed25519PrivateKey.generate()),
+            "is not signed by its directory key",
+        ),
+        (
+            lambda pair: refusal(pair, 400, "envelope_tampered", bind=lambda _w: "0" * 64),
+            "answers another request",
+        ),
+        (
+            lambda pair: refusal(pair, 400, "envelope_tampered", bind=lambda _w: ""),
+            "answers another request",  # the empty binding only counts for 413 and 415
+        ),
+    ],
+    ids=["unsigned", "forged", "other-request", "empty-binding-on-400"],
+)
+def test_refusal_not_signed_for_this_request_is_retried(
+    pair: Pair, make: Callable[[Pair], Answer], reason: str
+) -> None:
+    """Anything on the path could write a 400; only the recipient's signature ends delivery."""
+    [message_id] = pair.send()
+    pair.peer.script.append(make(pair))
+    outbox = pair.outbox()
+    asyncio.run(outbox.drain())
+    row = pair.delivery(message_id)
+    assert row.state == DeliveryState.RETRYING
+    assert str(row.last_error).startswith("HTTP 400 envelope_tampered: no (ignored: refusal from")
+    assert reason in str(row.last_error)
+    pair.advance(1)
+    asyncio.run(outbox.drain())
+    assert pair.delivery(message_id).state == DeliveryState.DELIVERED
+    assert len(pair.received()) == 1
 
 
 @pytest.mark.parametrize(
