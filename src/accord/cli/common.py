@@ -5,16 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from accord.clock import SystemClock
 from accord.config import Settings, load_settings
-from accord.errors import AccordError, NodeError
+from accord.errors import AccordError, InputError, NodeError
 from accord.node.home import Node
 
 console = Console(highlight=False)
@@ -68,3 +69,23 @@ def report(error: AccordError) -> None:
         err_console.print(f"[yellow]what to do:[/] {error.advice}")
     if os.environ.get("ACCORD_DEBUG"):
         err_console.print_exception()
+
+
+def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a file the user asked for, or say plainly why it could not be written."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {path}: {exc.strerror}",
+            advice="Check the folder exists and is writable.",
+        ) from exc

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from accord.errors import NodeError
+
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -66,7 +68,12 @@ def new_message_id(now: datetime, random: Callable[[int], bytes] = os.urandom) -
     """A UUIDv7 (RFC 9562 §5.7): 48-bit Unix milliseconds, version 7, variant 10, 74 random bits."""
     aware = now if now.tzinfo is not None else now.astimezone()
     # Integer arithmetic: float `timestamp() * 1000` is off by one millisecond for some times.
-    millis = ((aware - _UNIX_EPOCH) // timedelta(milliseconds=1)) & ((1 << 48) - 1)
+    millis = (aware - _UNIX_EPOCH) // timedelta(milliseconds=1)
+    if not 0 <= millis < 1 << 48:
+        raise NodeError(
+            f"the clock reads {aware.isoformat()}, outside what a UUIDv7 can hold (1970 to 10889)",
+            advice="Set the system clock to the correct time.",
+        )
     rand = int.from_bytes(random(10), "big")
     rand_a = (rand >> 62) & 0xFFF
     rand_b = rand & ((1 << 62) - 1)

@@ -11,14 +11,13 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from rich.table import Table
 
-from accord.cli.common import DirOption, console, opened_node
+from accord.cli.common import DirOption, console, opened_node, print_table
 from accord.envelope.models import Kind, Priority
 from accord.errors import InputError
 from accord.federation.api import create_app
 from accord.federation.outbox import Outbox
-from accord.federation.reading import Attachment, Mailbox
+from accord.federation.reading import Attachment, InboxRow, Mailbox
 from accord.federation.service import Federation
 from accord.federation.transport import HttpTransport
 
@@ -74,39 +73,39 @@ def inbox(directory: DirOption = None) -> None:
     """Messages received, newest first."""
     with opened_node(directory) as node:
         rows = Mailbox(Federation(node)).inbox()
-    table = Table(title="inbox")
-    for column in ("message id", "from", "received", "priority", "subject", "status"):
-        table.add_column(column)
-    for row in rows:
-        status = "acknowledged" if row.acked else ("opened" if row.opened else "new")
-        table.add_row(
-            row.message_id,
-            row.sender,
-            _time(row.received_at),
-            row.priority,
-            row.subject,
-            status,
-        )
-    console.print(table)
+    print_table(
+        "inbox",
+        ("message id", "from", "received", "priority", "subject", "status"),
+        (
+            (r.message_id, r.sender, _time(r.received_at), r.priority, r.subject, _status(r))
+            for r in rows
+        ),
+    )
+
+
+def _status(row: InboxRow) -> str:
+    return "acknowledged" if row.acked else ("opened" if row.opened else "new")
 
 
 def outbox(directory: DirOption = None) -> None:
     """Messages sent, with the delivery state per recipient."""
     with opened_node(directory) as node:
         rows = Mailbox(Federation(node)).outbox()
-    table = Table(title="outbox")
-    for column in ("message id", "to", "state", "attempts", "delivered", "last error"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            row.message_id,
-            row.recipient,
-            row.state.value,
-            str(row.attempts),
-            _time(row.delivered_at),
-            row.last_error or "",
-        )
-    console.print(table)
+    print_table(
+        "outbox",
+        ("message id", "to", "state", "attempts", "delivered", "last error"),
+        (
+            (
+                r.message_id,
+                r.recipient,
+                r.state.value,
+                str(r.attempts),
+                _time(r.delivered_at),
+                r.last_error or "",
+            )
+            for r in rows
+        ),
+    )
 
 
 def show(

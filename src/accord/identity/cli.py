@@ -10,9 +10,16 @@ from typing import Annotated, Any
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
-from rich.table import Table
 
-from accord.cli.common import DirOption, console, opened_node, passphrase, settings_for
+from accord.cli.common import (
+    DirOption,
+    console,
+    opened_node,
+    passphrase,
+    print_table,
+    settings_for,
+    write_output,
+)
 from accord.clock import SystemClock
 from accord.errors import DirectoryError
 from accord.identity.card import verify_card
@@ -40,16 +47,6 @@ def _read(path: Path) -> bytes:
         ) from exc
 
 
-def _write(path: Path, data: bytes) -> None:
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise DirectoryError(
-            f"cannot write {path}: {exc.strerror}",
-            advice="Check the folder exists and is writable.",
-        ) from exc
-
-
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(_read(path))
@@ -61,7 +58,7 @@ def _read_json(path: Path) -> Any:
 
 
 def _rewrite(path: Path, document: DirectoryDocument, had_signatures: bool) -> None:
-    _write(path, draft_bytes(document))
+    write_output(path, draft_bytes(document))
     if had_signatures:
         console.print("[yellow]The directory changed: earlier signatures were removed.[/]")
 
@@ -96,7 +93,7 @@ def steward_key(
         raise DirectoryError(
             f"cannot write {out}: {exc.strerror}", advice="Check the folder exists and is writable."
         ) from exc
-    _write(public, json.dumps(public_jwk(key.public_key(), kid), indent=2).encode() + b"\n")
+    write_output(public, json.dumps(public_jwk(key.public_key(), kid), indent=2).encode() + b"\n")
     console.print(f"Steward key {kid}: private {out}, public {public}")
 
 
@@ -128,7 +125,7 @@ def new(
         )
     except ValidationError as exc:
         raise DirectoryError(f"invalid directory: {exc}", advice="Correct the options.") from exc
-    _write(out, draft_bytes(document))
+    write_output(out, draft_bytes(document))
     console.print(f"Draft directory {federation} v{version} written to {out}")
 
 
@@ -184,7 +181,7 @@ def sign(
             f"{key} is not one of the directory's stewards",
             advice="Sign with a key listed in the directory's stewards.",
         )
-    _write(out or file, sign_directory(data, private, kid))
+    write_output(out or file, sign_directory(data, private, kid))
     console.print(f"Signed by {kid}")
 
 
@@ -194,7 +191,9 @@ def export_stewards(
     out: Annotated[Path, typer.Option(help="Steward set file to write.")],
 ) -> None:
     """Write the directory's steward set: what nodes pin at their first install."""
-    _write(out, read_document(_read(file)).stewards.model_dump_json(indent=2).encode() + b"\n")
+    write_output(
+        out, read_document(_read(file)).stewards.model_dump_json(indent=2).encode() + b"\n"
+    )
     console.print(f"Steward set written to {out}; give it to nodes out of band.")
 
 
@@ -233,13 +232,13 @@ def show(
         if current is None:
             raise DirectoryError("no directory is installed", advice="Use `directory install`.")
         document = current.document
-    table = Table(
-        title=f"{document.federation} v{document.version}, expires {document.expires_at:%Y-%m-%d}"
+    print_table(
+        f"{document.federation} v{document.version}, expires {document.expires_at:%Y-%m-%d}",
+        ("id", "country", "name", "roles", "languages", "url"),
+        (
+            (p.id, p.country, p.name, ",".join(p.roles), ",".join(p.languages), p.url)
+            for p in document.participants
+        ),
     )
-    for column in ("id", "country", "name", "roles", "languages", "url"):
-        table.add_column(column)
-    for p in document.participants:
-        table.add_row(p.id, p.country, p.name, ",".join(p.roles), ",".join(p.languages), p.url)
-    console.print(table)
     for name, grp in document.groups.items():
         console.print(f"group [bold]{name}[/]: {', '.join(grp.members)}")

@@ -7,9 +7,16 @@ from typing import Annotated
 
 import typer
 
-from accord.cli.common import DirOption, console, opened_node, passphrase, settings_for
+from accord.cli.common import (
+    DirOption,
+    console,
+    opened_node,
+    passphrase,
+    settings_for,
+    write_output,
+)
 from accord.clock import SystemClock
-from accord.errors import ConfigError, NodeError
+from accord.errors import ConfigError
 from accord.identity.models import Role
 from accord.node.home import Identity, init_node
 
@@ -56,11 +63,5 @@ def export(
     if out is None:
         typer.echo(card.decode(), nl=False)
     else:
-        try:
-            out.write_bytes(card)
-        except OSError as exc:
-            raise NodeError(
-                f"cannot write {out}: {exc.strerror}",
-                advice="Check the folder exists and is writable.",
-            ) from exc
+        write_output(out, card)
         console.print(f"Card of {node.id} written to {out}")

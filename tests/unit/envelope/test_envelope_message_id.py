@@ -7,16 +7,18 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from accord.envelope.models import UUID7, new_message_id
+from accord.errors import NodeError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 moments = st.datetimes(
-    min_value=datetime(1970, 1, 1),  # noqa: DTZ001 - hypothesis adds the timezone
+    min_value=datetime(1970, 1, 2),  # noqa: DTZ001 - hypothesis adds the timezone
     max_value=datetime(9000, 1, 1),  # noqa: DTZ001
     timezones=st.sampled_from([UTC, timezone(timedelta(hours=7)), timezone(-timedelta(hours=5))]),
 )
@@ -81,3 +83,16 @@ def test_message_ids_sort_by_time_across_milliseconds(earlier: datetime, gap: ti
     second = new_message_id(later, random=fixed(0x00))
     assert first < second  # the text sorts like the integer: fixed-width lowercase hex
     assert uuid.UUID(first).int < uuid.UUID(second).int
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(1970, 1, 1, 6, tzinfo=timezone(timedelta(hours=7))),
+    ],
+    ids=["before-1970", "before-1970-in-utc"],
+)
+def test_a_clock_before_1970_is_an_error_not_a_wrapped_id(moment: datetime) -> None:
+    with pytest.raises(NodeError, match="outside what a UUIDv7 can hold"):
+        new_message_id(moment)
