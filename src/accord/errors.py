@@ -14,7 +14,12 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     ├── InputError                a user-supplied value breaks a rule (carries field errors)
     ├── DirectoryError            participant cards and the signed federation directory
     ├── EnvelopeError             a message that must not be accepted (one subclass per attack)
-    └── DeliveryError             a peer could not be reached or answered wrongly
+    ├── DeliveryError             a peer could not be reached or answered wrongly
+    └── AuditError                the audit log, its proofs, checkpoints and witnesses
+        ├── ProofInvalid          an inclusion or consistency proof does not hold
+        ├── CheckpointInvalid     a checkpoint or signed note is malformed or badly signed
+        ├── SplitView             two checkpoints of one log contradict each other
+        └── LogCorrupted          stored records no longer match the signed checkpoints
 """
 
 from __future__ import annotations
@@ -161,3 +166,28 @@ class DeliveryError(AccordError):
 
 class ReceiptInvalid(DeliveryError):
     code = "receipt_invalid"
+
+
+# Audit -------------------------------------------------------------------------------------
+
+
+class AuditError(AccordError):
+    code = "audit_error"
+
+
+class ProofInvalid(AuditError):
+    code = "proof_invalid"
+
+
+class CheckpointInvalid(AuditError):
+    code = "checkpoint_invalid"
+
+
+class SplitView(AuditError):
+    code = "split_view"
+    http_status = 409
+
+
+class LogCorrupted(AuditError):
+    code = "log_corrupted"
+    http_status = 500
