@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         le=60,
         description="How often the outbox looks for work queued by other processes (the CLI).",
     )
+    checkpoint_interval: float = Field(
+        default=60,
+        ge=1,
+        le=24 * HOUR,
+        description="How often a running node signs a checkpoint of its audit log when it grew.",
+    )
     max_recipients: int = Field(
         default=256,
         ge=1,

@@ -89,3 +89,23 @@ def write_output(path: Path, data: bytes) -> None:
             f"cannot write {path}: {exc.strerror}",
             advice="Check the folder exists and is writable.",
         ) from exc
+
+
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+def read_input(path: Path) -> bytes:
+    """Read a file the user named (``-`` is standard input), with a size limit."""
+    try:
+        if str(path) == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", advice="Check the path.") from exc
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(
+            f"{path} is over {MAX_INPUT_BYTES} bytes", advice="Pass the file Accord wrote."
+        )
+    return data

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from accord import __version__
+from accord.audit.cli import app as audit_app
 from accord.cli.common import report
 from accord.demo.cli import register as register_demo
 from accord.errors import AccordError
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(directory_app, name="directory")
 app.add_typer(card_app, name="card")
+app.add_typer(audit_app, name="audit")
 register_node(app)
 register_federation(app)
 register_demo(app)

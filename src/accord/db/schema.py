@@ -84,3 +84,70 @@ incoming = Table(
     Column("ack_message_id", String(36)),
     Index("ix_incoming_received", "received_at"),
 )
+
+# The audit log (RFC 9162 Merkle tree): one canonical record per leaf, in index order.
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("at", Float, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("object_id", String(128), nullable=False),
+    Column("parties", Text, nullable=False),  # JSON list: who may see this record
+    Column("record", LargeBinary, nullable=False),  # RFC 8785 canonical JSON: the leaf input
+    Column("leaf", LargeBinary, nullable=False),  # RFC 9162 §2.1.1 leaf hash of ``record``
+    Index("ix_audit_records_object", "object_id"),
+)
+
+# Hashes of complete subtrees of 2**level leaves (level >= 1), written as they complete, so a
+# proof at any size reads O(log n) rows.
+audit_nodes = Table(
+    "audit_nodes",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# This node's signed checkpoints (C2SP tlog-checkpoint), and witnesses' cosignatures of them.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("size", Integer, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", LargeBinary, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+audit_cosignatures = Table(
+    "audit_cosignatures",
+    metadata,
+    Column("size", Integer, primary_key=True, autoincrement=False),
+    Column("witness", String(64), primary_key=True),
+    Column("note", LargeBinary, nullable=False),  # the checkpoint with the witness's line
+    Column("at", Float, nullable=False),
+)
+
+# As a witness: the checkpoints other nodes showed us, newest per node, and alarms raised.
+witnessed = Table(
+    "witnessed",
+    metadata,
+    Column("participant", String(64), primary_key=True),
+    Column("size", Integer, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", LargeBinary, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+audit_alarms = Table(
+    "audit_alarms",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("participant", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON: the contradicting signed notes
+    Column("raised_at", Float, nullable=False),
+)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,11 +21,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord import __version__
+from accord.audit.api import install_audit_routes, publish_checkpoints
+from accord.audit.witnessing import Witnessing
 from accord.envelope.receipt import REFUSAL_HEADER, sign_refusal
-from accord.errors import AccordError, FieldError, PayloadTooLarge
+from accord.errors import AccordError, FieldError
+from accord.federation.http import read_limited
 from accord.federation.outbox import Outbox
 from accord.federation.service import Federation
-from accord.federation.transport import MEDIA_TYPE, MESSAGES_PATH
+from accord.federation.transport import MEDIA_TYPE, MESSAGES_PATH, HttpTransport
 
 log = structlog.get_logger("accord.api")
 OFFLOAD_BYTES = 64 * 1024  # envelopes larger than this are opened in a worker thread
@@ -57,20 +59,26 @@ def _field(error: FieldError) -> dict[str, Any]:
 
 def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
     """The node's ASGI app; with ``outbox``, the worker runs for the app's lifetime."""
+    settings = federation.node.settings
+    transport = HttpTransport(settings.request_timeout, 8)
+    witnessing = Witnessing(federation, transport)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        worker = asyncio.create_task(outbox.run(stop)) if outbox is not None else None
+        workers = [asyncio.create_task(publish_checkpoints(witnessing, stop))]
+        if outbox is not None:
+            workers.append(asyncio.create_task(outbox.run(stop)))
         try:
             yield
         finally:
             stop.set()
-            if worker is not None:
-                await worker
+            await asyncio.gather(*workers)
+            await transport.close()
 
     app = FastAPI(title="Accord node", version=__version__, lifespan=lifespan)
     _install_error_handlers(app, federation)
+    install_audit_routes(app, federation, witnessing)
     node = federation.node
 
     @app.post(MESSAGES_PATH, status_code=202)
@@ -82,7 +90,7 @@ def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
                 f"content-type must be {MEDIA_TYPE}, not {media or 'missing'}",
                 advice="Send the envelope as a JWE in general JSON serialization.",
             )
-        wire = await _read_limited(request, node.settings.max_message_bytes)
+        wire = await read_limited(request, node.settings.max_message_bytes)
         stored = federation.stored_receipt(wire)
         if stored is not None:
             return JSONResponse({"receipt": stored, "duplicate": True}, status_code=200)
@@ -109,25 +117,6 @@ def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
         }
 
     return app
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"envelope is {declared} bytes; this node accepts at most {limit}",
-            advice="Send large files as an evidence package.",
-        )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(
-                f"envelope is over this node's limit of {limit} bytes",
-                advice="Send large files as an evidence package.",
-            )
-    request.state.request_sha256 = hashlib.sha256(body).hexdigest()
-    return bytes(body)
 
 
 def _install_error_handlers(app: FastAPI, federation: Federation) -> None:

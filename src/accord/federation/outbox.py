@@ -11,15 +11,19 @@ becomes ``failed`` with its last reason.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Update, and_, select, update
 
+from accord.audit.log import record
+from accord.audit.models import Action, Event
 from accord.db.schema import deliveries, outgoing
 from accord.envelope.receipt import verify_receipt, verify_refusal
 from accord.errors import AccordError, ReceiptInvalid
@@ -142,7 +146,7 @@ class Outbox:
                     break
                 if now > row.created_at + settings.delivery_timeout:
                     reason = _timeout_reason(settings.delivery_timeout, row.last_error)
-                    connection.execute(_set(key, DeliveryState.FAILED, now, last_error=reason))
+                    _mark_failed(connection, key, reason, now)
                     continue
                 connection.execute(
                     _set(
@@ -266,9 +270,10 @@ def _check_refusal(response: PeerResponse, item: Claimed, key: Ed25519PublicKey)
 
 def _delivered(item: Claimed, receipt: str, now: float) -> Outcome:
     def job(connection: Connection) -> None:
-        connection.execute(
+        key = _key(item.message_id, item.recipient)
+        updated = connection.execute(
             _set(
-                _key(item.message_id, item.recipient),
+                key,
                 DeliveryState.DELIVERED,
                 now,
                 receipt=receipt,
@@ -277,6 +282,8 @@ def _delivered(item: Claimed, receipt: str, now: float) -> Outcome:
                 only_from=DeliveryState.SENT,
             )
         )
+        if updated.rowcount == 1:
+            _audit(connection, key, Action.RECEIPT_STORED, receipt, now)
 
     return job
 
@@ -285,17 +292,35 @@ def _failed(item: Claimed, reason: str, now: float) -> Outcome:
     log.warning("delivery failed", message_id=item.message_id, to=item.recipient, reason=reason)
 
     def job(connection: Connection) -> None:
-        connection.execute(
-            _set(
-                _key(item.message_id, item.recipient),
-                DeliveryState.FAILED,
-                now,
-                last_error=reason,
-                only_from=DeliveryState.SENT,
-            )
+        _mark_failed(
+            connection, _key(item.message_id, item.recipient), reason, now, DeliveryState.SENT
         )
 
     return job
+
+
+def _mark_failed(
+    connection: Connection,
+    key: tuple[str, str],
+    reason: str,
+    now: float,
+    only_from: DeliveryState | None = None,
+) -> None:
+    """Failed is final and audited, unless the delivery left ``only_from`` meanwhile."""
+    updated = connection.execute(
+        _set(key, DeliveryState.FAILED, now, last_error=reason, only_from=only_from)
+    )
+    if updated.rowcount == 1:
+        _audit(connection, key, Action.DELIVERY_FAILED, reason, now)
+
+
+def _audit(
+    connection: Connection, key: tuple[str, str], action: Action, text: str, now: float
+) -> None:
+    """Record a delivery's change, with the digest of the receipt or reason it rests on."""
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    event = Event(key[1], action, key[0], digest, (key[1],))
+    record(connection, [event], datetime.fromtimestamp(now, UTC))
 
 
 def _key(message_id: str, recipient: str) -> tuple[str, str]:

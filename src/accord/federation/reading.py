@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from accord.audit.log import record
+from accord.audit.models import Action, Event
 from accord.db.schema import deliveries, incoming, outgoing
 from accord.envelope.core import open_stored
 from accord.envelope.models import Kind, Opened, Priority
@@ -89,14 +92,6 @@ class Mailbox:
             sent_deliveries = _deliveries(connection, message_id, 10_000) if sent else []
         if received is not None:
             opened = self._open(received.wire, received.sender)
-            now = self._node.clock.now().timestamp()
-            self._node.writer.run(
-                lambda c: c.execute(
-                    update(incoming)
-                    .where(incoming.c.message_id == message_id, incoming.c.opened_at.is_(None))
-                    .values(opened_at=now)
-                )
-            )
         elif sent is not None:
             opened = self._open(sent.wire, self._node.id)
         else:
@@ -104,7 +99,28 @@ class Mailbox:
                 f"no message {message_id} on this node",
                 advice="List ids with `accord inbox` or `accord outbox`.",
             )
+        self._node.writer.run(self._read_job(opened, first_open=received is not None))
         return Shown(opened, _attachments(opened.body), tuple(sent_deliveries))
+
+    def _read_job(self, opened: Opened, *, first_open: bool) -> Callable[[Connection], None]:
+        """Every read of content is audited; the first read of a received one marks it opened."""
+        node, routing = self._node, opened.routing
+        now = node.clock.now()
+
+        def job(connection: Connection) -> None:
+            if first_open:
+                connection.execute(
+                    update(incoming)
+                    .where(
+                        incoming.c.message_id == routing.message_id,
+                        incoming.c.opened_at.is_(None),
+                    )
+                    .values(opened_at=now.timestamp())
+                )
+            event = Event(node.id, Action.MESSAGE_READ, routing.message_id, opened.sha256, ())
+            record(connection, [event], now)
+
+        return job
 
     def acknowledge(self, message_id: str) -> str:
         """Send the sender a signed ack (its delivery becomes ``acknowledged``); once per

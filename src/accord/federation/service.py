@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
 
+from accord.audit.log import record
+from accord.audit.models import Action, Event
 from accord.db.schema import deliveries, incoming, outgoing
 from accord.envelope.core import check_replay, open_envelope, read_routing, seal, sha256_hex
 from accord.envelope.models import Kind, Opened, Priority, Receipt, Routing, new_message_id
@@ -114,8 +116,18 @@ class Federation:
                     receipt=receipt.token,
                 )
             )
+            events = [
+                Event(
+                    routing.sender,
+                    Action.MESSAGE_RECEIVED,
+                    routing.message_id,
+                    opened.sha256,
+                    (routing.sender, self.node.id),
+                )
+            ]
             if opened.kind is Kind.ACK:
-                _apply_ack(connection, opened, receipt.received_at)
+                events += _apply_ack(connection, opened, receipt.received_at)
+            record(connection, events, receipt.received_at)
             return receipt.token
 
         return job
@@ -210,15 +222,23 @@ def _queue_job(
                 for recipient in routing.recipients
             ],
         )
+        event = Event(
+            routing.sender,
+            Action.MESSAGE_SENT,
+            routing.message_id,
+            sha256_hex(wire),
+            (routing.sender, *routing.recipients),
+        )
+        record(connection, [event], now)
 
     return job
 
 
-def _apply_ack(connection: Connection, opened: Opened, at: datetime) -> None:
+def _apply_ack(connection: Connection, opened: Opened, at: datetime) -> list[Event]:
     """A recipient's signed ack of a message we sent: the delivery becomes acknowledged.
     An ack also proves delivery, so it may overtake a lost receipt."""
     message_id, sha256 = opened.body.get("message_id"), opened.body.get("sha256")
-    connection.execute(
+    result = connection.execute(
         update(deliveries)
         .where(
             and_(
@@ -237,3 +257,8 @@ def _apply_ack(connection: Connection, opened: Opened, at: datetime) -> None:
             updated_at=at.timestamp(),
         )
     )
+    if result.rowcount != 1:
+        return []
+    acker = opened.routing.sender
+    ack_digest = sha256_hex(opened.signed)
+    return [Event(acker, Action.MESSAGE_ACKNOWLEDGED, str(message_id), ack_digest, (acker,))]

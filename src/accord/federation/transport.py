@@ -50,9 +50,19 @@ class HttpTransport:
         return self._session
 
     async def post_message(self, base_url: str, wire: bytes) -> PeerResponse:
+        return await self.request("POST", base_url + MESSAGES_PATH, wire)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> PeerResponse:
+        """One request to a peer; the answer is read up to MAX_RESPONSE_BYTES."""
         try:
-            async with self._client().post(
-                base_url + MESSAGES_PATH, data=wire, allow_redirects=False
+            async with self._client().request(
+                method, url, data=data, headers=headers, allow_redirects=False
             ) as response:
                 body = bytearray()
                 while chunk := await response.content.read(MAX_RESPONSE_BYTES):

@@ -17,6 +17,7 @@ from accord.cli.common import (
     opened_node,
     passphrase,
     print_table,
+    read_input,
     settings_for,
     write_output,
 )
@@ -38,18 +39,9 @@ app = typer.Typer(help="Build, sign and install the federation directory.", no_a
 FileArg = Annotated[Path, typer.Argument(help="Directory file (draft or signed JSON).")]
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise DirectoryError(
-            f"cannot read {path}: {exc.strerror}", advice="Check the path."
-        ) from exc
-
-
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(_read(path))
+        return json.loads(read_input(path))
     except ValueError as exc:
         raise DirectoryError(
             f"{path} is not JSON: {exc}",
@@ -64,7 +56,7 @@ def _rewrite(path: Path, document: DirectoryDocument, had_signatures: bool) -> N
 
 
 def _update(path: Path, **changes: object) -> DirectoryDocument:
-    data = _read(path)
+    data = read_input(path)
     document = read_document(data)
     try:
         updated = DirectoryDocument.model_validate({**document.model_dump(), **changes})
@@ -112,7 +104,7 @@ def new(
     """Start a draft directory (unsigned)."""
     now = SystemClock().now()
     keys = tuple(_read_json(path) for path in stewards)
-    previous = read_document(_read(base)) if base is not None else None
+    previous = read_document(read_input(base)) if base is not None else None
     try:
         document = DirectoryDocument(
             federation=federation,
@@ -135,8 +127,8 @@ def add(
     cards: Annotated[list[Path], typer.Argument(help="Participant card files.")],
 ) -> None:
     """Add or replace participants from their self-signed cards."""
-    added = [verify_card(_read(card)) for card in cards]
-    current = read_document(_read(file)).participants
+    added = [verify_card(read_input(card)) for card in cards]
+    current = read_document(read_input(file)).participants
     ids = {p.id for p in added}
     _update(file, participants=[p for p in current if p.id not in ids] + added)
     console.print(f"Added {', '.join(sorted(ids))}")
@@ -151,7 +143,7 @@ def group(
 ) -> None:
     """Define or replace a group; members may be participants or other groups."""
     names = tuple(m.strip() for m in members.split(",") if m.strip())
-    groups = dict(read_document(_read(file)).groups)
+    groups = dict(read_document(read_input(file)).groups)
     try:
         groups[name] = Group(description=description, members=names)
     except ValidationError as exc:
@@ -169,7 +161,7 @@ def sign(
     out: Annotated[Path | None, typer.Option(help="Write here (default: in place).")] = None,
 ) -> None:
     """Add this steward's signature (JWS JSON serialization, one signature per steward)."""
-    data = _read(file)
+    data = read_input(file)
     private = read_private_key(key, passphrase(settings_for(None)))
     if not isinstance(private, Ed25519PrivateKey):
         raise DirectoryError(f"{key} is not an Ed25519 steward key")
@@ -192,7 +184,7 @@ def export_stewards(
 ) -> None:
     """Write the directory's steward set: what nodes pin at their first install."""
     write_output(
-        out, read_document(_read(file)).stewards.model_dump_json(indent=2).encode() + b"\n"
+        out, read_document(read_input(file)).stewards.model_dump_json(indent=2).encode() + b"\n"
     )
     console.print(f"Steward set written to {out}; give it to nodes out of band.")
 
@@ -206,9 +198,11 @@ def install(
     directory: DirOption = None,
 ) -> None:
     """Verify a signed directory and install it on this node."""
-    pinned = load_steward_set(_read(stewards)) if stewards is not None else None
+    pinned = load_steward_set(read_input(stewards)) if stewards is not None else None
     with opened_node(directory) as node:
-        installed = DirectoryStore(node).install(_read(file), pinned=pinned, now=node.clock.now())
+        installed = DirectoryStore(node).install(
+            read_input(file), pinned=pinned, now=node.clock.now()
+        )
     document = installed.document
     console.print(
         f"Installed directory {document.federation} v{document.version} "
@@ -225,7 +219,7 @@ def show(
 ) -> None:
     """List participants and groups."""
     if file is not None:
-        document = read_document(_read(file))
+        document = read_document(read_input(file))
     else:
         with opened_node(directory) as node:
             current = DirectoryStore(node).current(node.clock.now())

@@ -10,6 +10,8 @@ from datetime import datetime
 from pydantic import ValidationError
 from sqlalchemy import Connection, select
 
+from accord.audit.log import record
+from accord.audit.models import Action, Event
 from accord.db.schema import directories, stewards
 from accord.errors import DirectoryError, DirectoryExpired
 from accord.identity.directory import Directory, read_document, verify_directory
@@ -57,6 +59,15 @@ class DirectoryStore:
                 )
             )
             _pin(connection, directory.document.stewards, now)
+            document = directory.document
+            event = Event(
+                self._node.id,
+                Action.DIRECTORY_INSTALLED,
+                f"directory/{document.federation}/v{directory.version}",
+                directory.sha256,
+                (),
+            )
+            record(connection, [event], now)
             return directory
 
         directory = self._node.writer.run(job)

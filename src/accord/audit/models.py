@@ -1,0 +1,83 @@
+"""What the audit log records: an event's actor, action, object and the digest of the content
+concerned, never the content itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from accord.audit.note import Checkpoint
+
+RECORD_VERSION = 1
+
+
+class Action(StrEnum):
+    """Every state-changing action of a node, and every read of content."""
+
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_RECEIVED = "message.received"
+    MESSAGE_READ = "message.read"
+    RECEIPT_STORED = "receipt.stored"
+    DELIVERY_FAILED = "delivery.failed"
+    MESSAGE_ACKNOWLEDGED = "message.acknowledged"
+    DIRECTORY_INSTALLED = "directory.installed"
+    CHECKPOINT_COSIGNED = "checkpoint.cosigned"
+    WITNESS_ALARM = "witness.alarm"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One action to record. ``parties`` are the participants entitled to see the record
+    (and its inclusion proof); the local operator sees every record."""
+
+    actor: str
+    action: Action
+    object_id: str
+    digest: str | None
+    parties: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored record: its index in the tree, its canonical bytes and who may see it."""
+
+    index: int
+    record: bytes
+    parties: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """RFC 9162 §2.1.3: entry ``index`` is in the tree the checkpoint signs."""
+
+    index: int
+    size: int
+    record: bytes
+    hashes: tuple[bytes, ...]
+    checkpoint: bytes  # the signed note
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """RFC 9162 §2.1.4: the tree at ``new`` extends the tree at ``old``."""
+
+    old: bytes  # signed checkpoint notes
+    new: bytes
+    hashes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Published:
+    checkpoint: Checkpoint
+    note: bytes
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RaisedAlarm:
+    participant: str
+    kind: str
+    message: str
+    evidence: str  # JSON: the two contradicting signed notes
+    raised_at: datetime
