@@ -177,6 +177,7 @@ class AuditError(AccordError):
 
 class ProofInvalid(AuditError):
     code = "proof_invalid"
+    http_status = 422  # C2SP tlog-witness: a consistency proof that does not verify
 
 
 class CheckpointInvalid(AuditError):

@@ -1,0 +1,177 @@
+"""Witnessing between real nodes: partners co-sign each other's checkpoints, and a node that
+shows two histories (to two witnesses, or to one over time) is caught with the evidence kept.
+
+The misbehaving log is ``ke-odpp-ca``: in the directory, never started; the test holds its key
+and forges two histories of its log.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from accord.audit.log import log_origin
+from accord.audit.merkle import consistency_proof, leaf_hash, perfect_from_leaves, root_of
+from accord.audit.note import (
+    Checkpoint,
+    NoteSigner,
+    NoteVerifier,
+    open_checkpoint,
+    sign_checkpoint,
+    verify_cosignature,
+)
+from accord.audit.witness import ADD_CHECKPOINT, format_add_checkpoint, witness_name
+from accord.demo.federation import LocalFederation, NodeSpec
+from accord.identity.models import Role
+
+from .helpers import RU, VN, ZA, db_path, query, start_all, wait_until
+
+KE = NodeSpec("ke-odpp-ca", "Kenya ODPP", "KE", (Role.CENTRAL_AUTHORITY,), ("en", "sw"))
+SETTINGS = "checkpoint_interval = 1\nretry_base = 0.05\nretry_max = 0.5\n"
+
+
+@dataclass
+class Fork:
+    """One history of KE's log: its leaves and the checkpoints KE signs of it."""
+
+    name: str
+    leaves: list[bytes]
+
+    @classmethod
+    def of(cls, name: str, size: int) -> Fork:
+        return cls(name, [leaf_hash(f"{name}-{i}".encode()) for i in range(size)])
+
+    def note(self, signer: NoteSigner, size: int) -> bytes:
+        root = root_of(self.leaves[:size])
+        return sign_checkpoint(Checkpoint(signer.name, size, root), signer)
+
+    def proof(self, old: int, new: int) -> list[bytes]:
+        return consistency_proof(old, new, perfect_from_leaves(self.leaves[:new]))
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
+    created = LocalFederation.create(
+        tmp_path_factory.mktemp("witness"), [VN, RU, ZA, KE], {}, settings_toml=SETTINGS
+    )
+    try:
+        start_all(created.nodes[s.id] for s in (VN, RU, ZA))
+        yield created
+    finally:
+        for node in created.nodes.values():
+            node.kill()
+
+
+@pytest.fixture(scope="module")
+def ke(federation: LocalFederation) -> NoteSigner:
+    node = federation.nodes[KE.id].open()
+    try:
+        key: Ed25519PrivateKey = node.keys.signing
+    finally:
+        node.close()
+    return NoteSigner(log_origin(KE.id), key)
+
+
+def _post(federation: LocalFederation, witness: NodeSpec, body: bytes) -> tuple[int, bytes]:
+    request = urllib.request.Request(  # noqa: S310 - loopback URL built by the test
+        federation.nodes[witness.id].url + ADD_CHECKPOINT, data=body, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _alarms(federation: LocalFederation, witness: NodeSpec) -> list[sqlite3.Row]:
+    return query(
+        db_path(federation.nodes[witness.id]),
+        "SELECT * FROM audit_alarms WHERE participant = ? ORDER BY id",
+        KE.id,
+    )
+
+
+def _witness_key(federation: LocalFederation, witness: NodeSpec) -> NoteVerifier:
+    node = federation.nodes[witness.id].open()
+    try:
+        return NoteVerifier(witness_name(witness.id), node.keys.signing.public_key())
+    finally:
+        node.close()
+
+
+def test_partners_cosign_each_others_checkpoints(federation: LocalFederation) -> None:
+    """The running nodes submit their checkpoints to every partner (C2SP tlog-witness) and
+    keep the cosignatures, which verify under the witnesses' directory keys."""
+
+    def cosigned_by_both() -> list[sqlite3.Row]:
+        rows = query(db_path(federation.nodes[VN.id]), "SELECT * FROM audit_cosignatures")
+        return rows if {r["witness"] for r in rows} >= {RU.id, ZA.id} else []
+
+    rows = wait_until(cosigned_by_both, "VN's checkpoint cosigned by RU and ZA")
+    for row in rows:
+        witness = RU if row["witness"] == RU.id else ZA
+        verify_cosignature(bytes(row["note"]), _witness_key(federation, witness))
+    seen = query(
+        db_path(federation.nodes[RU.id]), "SELECT * FROM witnessed WHERE participant = ?", VN.id
+    )
+    assert seen, "RU keeps the latest checkpoint of VN it co-signed"
+
+
+def test_split_view_shown_to_two_witnesses_is_caught(
+    federation: LocalFederation, ke: NoteSigner
+) -> None:
+    """KE shows RU one history and ZA another of the same size; RU co-signs its version,
+    ZA its own, and the gossip between witnesses exposes KE with both signed notes."""
+    first, second = Fork.of("a", 5), Fork.of("b", 5)
+    shown_ru, shown_za = first.note(ke, 5), second.note(ke, 5)
+
+    status, _ = _post(federation, RU, format_add_checkpoint(0, [], shown_ru))
+    assert status == 200
+    status, _ = _post(federation, ZA, format_add_checkpoint(0, [], shown_za))
+    assert status in {200, 409}  # 409 when RU's gossip reached ZA first: caught there
+
+    def alarm_anywhere() -> list[sqlite3.Row]:
+        return _alarms(federation, RU) + _alarms(federation, ZA)
+
+    alarms = wait_until(alarm_anywhere, "a split-view alarm on a witness")
+    alarm = alarms[0]
+    assert alarm["kind"] == "split_view"
+    assert alarm["message"].startswith(f"{KE.id} showed two histories of its audit log")
+    evidence = json.loads(alarm["evidence"])
+    kept = {evidence["earlier"].encode(), evidence["shown"].encode()}
+    assert {_text(note) for note in kept} == {_text(shown_ru), _text(shown_za)}
+    for note in kept:  # both carry KE's own signature: proof of its misbehaviour
+        open_checkpoint(note, ke.verifier())
+
+
+def _text(note: bytes) -> bytes:
+    return note.split(b"\n\n", 1)[0]
+
+
+def test_checkpoint_that_does_not_extend_the_last_one_is_refused_with_an_alarm(
+    federation: LocalFederation, ke: NoteSigner
+) -> None:
+    """A witness co-signs only an extension of what it saw (RFC 9162 §2.1.4.2)."""
+    honest, rewritten = Fork.of("c", 9), Fork.of("d", 12)
+    # VN first co-signs size 9 of one history …
+    assert _post(federation, VN, format_add_checkpoint(0, [], honest.note(ke, 9)))[0] == 200
+    before = len(_alarms(federation, VN))
+    # … then KE claims size 12 of another, with that history's own proof from 9.
+    body = format_add_checkpoint(9, rewritten.proof(9, 12), rewritten.note(ke, 12))
+    status, answer = _post(federation, VN, body)
+    assert status == 422, answer
+    assert json.loads(answer)["code"] == "proof_invalid"
+    alarms = _alarms(federation, VN)
+    assert len(alarms) == before + 1
+    assert alarms[-1]["kind"] == "not_an_extension"
+    sizes = query(
+        db_path(federation.nodes[VN.id]), "SELECT size FROM witnessed WHERE participant = ?", KE.id
+    )
+    assert [row["size"] for row in sizes] == [9]  # nothing co-signed: the view is unchanged
