@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import rfc8785
 from sqlalchemy import Connection, func, select
@@ -34,6 +35,9 @@ from accord.audit.models import (
 from accord.audit.note import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
 from accord.db.schema import audit_checkpoints, audit_nodes, audit_records
 from accord.errors import AuditError, LogCorrupted, NotFoundError
+
+_FRONTIER = "accord.audit.frontier"
+_SIZE = select(func.coalesce(func.max(audit_records.c.idx) + 1, 0))
 
 
 def log_origin(participant_id: str) -> str:
@@ -60,35 +64,60 @@ def canonical_record(index: int, event: Event, at: datetime) -> bytes:
 def record(connection: Connection, events: Iterable[Event], at: datetime) -> list[int]:
     """Append ``events`` in the caller's transaction; returns their indexes."""
     size = tree_size(connection)
-    indexes = []
-    for event in events:
-        data = canonical_record(size, event, at)
+    frontier = _frontier(connection, size)
+    records, nodes = [], []
+    for index, event in enumerate(events, start=size):
+        data = canonical_record(index, event, at)
         leaf = leaf_hash(data)
-        connection.execute(
-            audit_records.insert().values(
-                idx=size,
-                at=at.timestamp(),
-                actor=event.actor,
-                action=event.action.value,
-                object_id=event.object_id,
-                parties=json.dumps(sorted(set(event.parties))),
-                record=data,
-                leaf=leaf,
-            )
+        records.append(
+            {
+                "idx": index,
+                "at": at.timestamp(),
+                "actor": event.actor,
+                "action": event.action.value,
+                "object_id": event.object_id,
+                "parties": json.dumps(sorted(set(event.parties))),
+                "record": data,
+                "leaf": leaf,
+            }
         )
-        _close_subtrees(connection, size, leaf)
-        indexes.append(size)
-        size += 1
-    return indexes
+        nodes += _close_subtrees(frontier, index, leaf)
+    if not records:
+        return []
+    connection.execute(audit_records.insert(), records)
+    if nodes:
+        connection.execute(audit_nodes.insert(), nodes)
+    end = size + len(records)
+    connection.info[_FRONTIER] = (connection.get_transaction(), end, frontier)
+    return list(range(size, end))
 
 
-def _close_subtrees(connection: Connection, index: int, leaf: bytes) -> None:
-    """Leaf ``index`` completes one subtree per trailing 1 bit of ``index``."""
-    level, position, digest = 0, index, leaf
+def _close_subtrees(frontier: dict[int, bytes], index: int, leaf: bytes) -> list[dict[str, Any]]:
+    """Leaf ``index`` completes one subtree per trailing 1 bit of ``index``; ``frontier``
+    (level -> hash of the complete subtree on the right edge) is updated in place."""
+    level, position, digest, closed = 0, index, leaf, []
     while position & 1:
-        digest = node_hash(_perfect(connection, level, position - 1), digest)
+        digest = node_hash(frontier.pop(level), digest)
         level, position = level + 1, position >> 1
-        connection.execute(audit_nodes.insert().values(level=level, idx=position, hash=digest))
+        closed.append({"level": level, "idx": position, "hash": digest})
+    frontier[level] = digest
+    return closed
+
+
+def _frontier(connection: Connection, size: int) -> dict[int, bytes]:
+    """The complete subtrees along the right edge of the first ``size`` leaves (one per set
+    bit of ``size``). Kept on the connection for the rest of its transaction: the write lock
+    is held, so only this transaction can change the log, and a rolled-back savepoint shows as
+    a size that differs from the cached one."""
+    cached = connection.info.get(_FRONTIER)
+    if cached is not None and cached[0] is connection.get_transaction() and cached[1] == size:
+        return dict(cached[2])
+    frontier, start = {}, 0
+    for level in reversed(range(size.bit_length())):
+        if size >> level & 1:
+            frontier[level] = _perfect(connection, level, start >> level)
+            start += 1 << level
+    return frontier
 
 
 def _perfect(connection: Connection, level: int, index: int) -> bytes:
@@ -108,9 +137,7 @@ def _perfect(connection: Connection, level: int, index: int) -> bytes:
 
 
 def tree_size(connection: Connection) -> int:
-    return int(
-        connection.execute(select(func.coalesce(func.max(audit_records.c.idx) + 1, 0))).scalar_one()
-    )
+    return int(connection.execute(_SIZE).scalar_one())
 
 
 class PerfectReader:
