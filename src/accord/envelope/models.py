@@ -62,6 +62,7 @@ class Receipt:
     receiver: str
     received_at: datetime
     token: str  # the compact JWS itself
+    audit_index: int | None = None  # the receiver's audit entry for this receipt
 
 
 def new_message_id(now: datetime, random: Callable[[int], bytes] = os.urandom) -> str:

@@ -29,17 +29,22 @@ def make_receipt(
     receiver: str,
     received_at: datetime,
     key: Ed25519PrivateKey,
+    audit_index: int | None = None,
 ) -> Receipt:
-    claims = {
+    """The signed receipt; ``audit_index`` is the receiver's audit entry recording it, whose
+    inclusion proof the sender may ask for (``GET /audit/v1/inclusion``)."""
+    claims: dict[str, object] = {
         "message_id": message_id,
         "sha256": sha256,
         "sender": sender,
         "receiver": receiver,
         "received_at": to_rfc3339(received_at),
     }
+    if audit_index is not None:
+        claims["audit_index"] = audit_index
     header = {"alg": SIG_ALG, "kid": signing_kid(receiver), "typ": RECEIPT_TYP}
     token = jws.serialize_compact(header, dump(claims), okp(key), algorithms=[SIG_ALG])
-    return Receipt(message_id, sha256, sender, receiver, received_at, token)
+    return Receipt(message_id, sha256, sender, receiver, received_at, token, audit_index)
 
 
 def verify_receipt(
@@ -75,7 +80,11 @@ def verify_receipt(
         received_at = from_rfc3339(str(claims.get("received_at")))
     except ValueError as exc:
         raise ReceiptInvalid(f"receipt for {message_id} has no valid received_at") from exc
-    return Receipt(message_id, sha256, str(claims.get("sender")), receiver, received_at, token)
+    index = claims.get("audit_index")
+    if index is not None and (not isinstance(index, int) or isinstance(index, bool) or index < 0):
+        raise ReceiptInvalid(f"receipt for {message_id}: audit_index must be an entry index")
+    sender = str(claims.get("sender"))
+    return Receipt(message_id, sha256, sender, receiver, received_at, token, index)
 
 
 # Signed refusals ---------------------------------------------------------------------------

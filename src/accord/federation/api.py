@@ -95,11 +95,11 @@ def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
         if stored is not None:
             return JSONResponse({"receipt": stored, "duplicate": True}, status_code=200)
         if len(wire) > OFFLOAD_BYTES:
-            opened, receipt = await asyncio.to_thread(federation.verify_incoming, wire)
+            opened = await asyncio.to_thread(federation.verify_incoming, wire)
         else:
-            opened, receipt = federation.verify_incoming(wire)
-        token = await node.writer.write(federation.store_job(wire, opened, receipt))
-        return JSONResponse({"receipt": token, "duplicate": token != receipt.token}, 202)
+            opened = federation.verify_incoming(wire)
+        token, duplicate = await node.writer.write(federation.store_job(wire, opened))
+        return JSONResponse({"receipt": token, "duplicate": duplicate}, 202)
 
     @app.get("/federation/v1/card")
     async def card() -> Response:

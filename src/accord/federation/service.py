@@ -16,7 +16,7 @@ from accord.audit.log import record
 from accord.audit.models import Action, Event
 from accord.db.schema import deliveries, incoming, outgoing
 from accord.envelope.core import check_replay, open_envelope, read_routing, seal, sha256_hex
-from accord.envelope.models import Kind, Opened, Priority, Receipt, Routing, new_message_id
+from accord.envelope.models import Kind, Opened, Priority, Routing, new_message_id
 from accord.envelope.receipt import make_receipt
 from accord.errors import DirectoryError, InputError, ReplayedMessage
 from accord.federation.models import DeliveryState
@@ -59,10 +59,10 @@ class Federation:
             return str(row.receipt)
         return None
 
-    def verify_incoming(self, wire: bytes) -> tuple[Opened, Receipt]:
-        """Verify and decrypt (pure, CPU-bound), then sign the receipt. Stores nothing."""
+    def verify_incoming(self, wire: bytes) -> Opened:
+        """Verify and decrypt (pure, CPU-bound). Stores nothing."""
         settings, now = self.node.settings, self.node.clock.now()
-        opened = open_envelope(
+        return open_envelope(
             wire,
             me=self.node.id,
             my_key=self.node.keys.encryption,
@@ -72,24 +72,15 @@ class Federation:
             skew=settings.clock_skew,
             max_bytes=settings.max_message_bytes,
         )
-        receipt = make_receipt(
-            message_id=opened.routing.message_id,
-            sha256=opened.sha256,
-            sender=opened.routing.sender,
-            receiver=self.node.id,
-            received_at=now,
-            key=self.node.keys.signing,
-        )
-        return opened, receipt
 
-    def store_job(
-        self, wire: bytes, opened: Opened, receipt: Receipt
-    ) -> Callable[[Connection], str]:
-        """A writer job storing a verified message; returns the receipt to answer with (the
-        first one given, when a concurrent duplicate was stored in between)."""
+    def store_job(self, wire: bytes, opened: Opened) -> Callable[[Connection], tuple[str, bool]]:
+        """A writer job storing a verified message and its audit record, then signing the
+        receipt that names that record; returns the receipt to answer with and whether it is
+        the first one given earlier (a concurrent duplicate was stored in between)."""
         routing = opened.routing
+        received_at = self.node.clock.now()
 
-        def job(connection: Connection) -> str:
+        def job(connection: Connection) -> tuple[str, bool]:
             row = connection.execute(
                 select(incoming.c.sha256, incoming.c.receipt).where(
                     incoming.c.message_id == routing.message_id
@@ -102,20 +93,7 @@ class Federation:
                         "content",
                         advice="Message ids are single-use; a sender must create a new message.",
                     )
-                return str(row.receipt)
-            connection.execute(
-                incoming.insert().values(
-                    message_id=routing.message_id,
-                    sender=routing.sender,
-                    kind=opened.kind.value,
-                    priority=routing.priority.value,
-                    created_at=routing.created.timestamp(),
-                    received_at=receipt.received_at.timestamp(),
-                    sha256=opened.sha256,
-                    wire=wire,
-                    receipt=receipt.token,
-                )
-            )
+                return str(row.receipt), True
             events = [
                 Event(
                     routing.sender,
@@ -126,9 +104,31 @@ class Federation:
                 )
             ]
             if opened.kind is Kind.ACK:
-                events += _apply_ack(connection, opened, receipt.received_at)
-            record(connection, events, receipt.received_at)
-            return receipt.token
+                events += _apply_ack(connection, opened, received_at)
+            [index, *_] = record(connection, events, received_at)
+            receipt = make_receipt(
+                message_id=routing.message_id,
+                sha256=opened.sha256,
+                sender=routing.sender,
+                receiver=self.node.id,
+                received_at=received_at,
+                key=self.node.keys.signing,
+                audit_index=index,
+            )
+            connection.execute(
+                incoming.insert().values(
+                    message_id=routing.message_id,
+                    sender=routing.sender,
+                    kind=opened.kind.value,
+                    priority=routing.priority.value,
+                    created_at=routing.created.timestamp(),
+                    received_at=received_at.timestamp(),
+                    sha256=opened.sha256,
+                    wire=wire,
+                    receipt=receipt.token,
+                )
+            )
+            return receipt.token, False
 
         return job
 
@@ -137,8 +137,8 @@ class Federation:
         stored = self.stored_receipt(wire)
         if stored is not None:
             return stored
-        opened, receipt = self.verify_incoming(wire)
-        return self.node.writer.run(self.store_job(wire, opened, receipt))
+        opened = self.verify_incoming(wire)
+        return self.node.writer.run(self.store_job(wire, opened))[0]
 
     # Sending ---------------------------------------------------------------------------------
 

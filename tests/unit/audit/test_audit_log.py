@@ -21,9 +21,10 @@ from accord.audit.note import NoteVerifier, open_checkpoint
 from accord.audit.proofs import consistency_document, inclusion_document, verify_document
 from accord.audit.service import AuditLog
 from accord.clock import FixedClock
-from accord.db.schema import audit_records, outgoing
+from accord.db.schema import audit_records, deliveries, outgoing
 from accord.demo.federation import LocalFederation, NodeSpec
 from accord.envelope.models import Kind
+from accord.envelope.receipt import verify_receipt
 from accord.errors import LogCorrupted, NotFoundError, ProofInvalid, StorageError
 from accord.federation.outbox import Outbox
 from accord.federation.reading import Mailbox
@@ -260,3 +261,34 @@ def test_records_after_the_last_checkpoint_are_reported_uncovered(pair: Pair) ->
     Federation(pair.vn).send(RU, Kind.NOTE, NOTE)
     Federation(pair.vn).send(RU, Kind.NOTE, NOTE)
     assert audit.verify_local() == (3, 1, 2)
+
+
+def test_receipt_names_the_receivers_audit_entry_and_its_proof_is_given_to_the_sender(
+    pair: Pair,
+) -> None:
+    message_id = Federation(pair.vn).send(RU, Kind.NOTE, NOTE)
+    _deliver(pair)
+    with pair.vn.read_engine.connect() as connection:
+        row = connection.execute(
+            select(deliveries.c.receipt, outgoing.c.sha256)
+            .join(outgoing, outgoing.c.message_id == deliveries.c.message_id)
+            .where(deliveries.c.message_id == message_id)
+        ).one()
+    receipt = verify_receipt(
+        row.receipt,
+        message_id=message_id,
+        sha256=row.sha256,
+        receiver=RU,
+        receiver_key=pair.ru.keys.signing.public_key(),
+    )
+    assert receipt.audit_index is not None
+    audit = AuditLog(pair.ru)
+    audit.checkpoint()
+    proof = audit.prove(receipt.audit_index, viewer=VN)  # VN is a party: it may see it
+    entry = json.loads(proof.record)
+    assert (entry["action"], entry["object"], entry["digest"]) == (
+        "message.received",
+        message_id,
+        row.sha256,
+    )
+    verify_document(json.dumps(inclusion_document(proof)).encode(), audit.verifier)

@@ -204,3 +204,36 @@ def test_receipt_key_outside_directory_is_invalid(world: World) -> None:
     with pytest.raises(ReceiptInvalid):
         check(world, token)
     assert issubclass(ReceiptInvalid, DeliveryError)
+
+
+@pytest.mark.parametrize("index", [-1, "7", True, 1.5])
+def test_receipt_with_a_bad_audit_index_is_invalid(world: World, index: object) -> None:
+    claims = {
+        "message_id": MESSAGE_ID,
+        "sha256": SHA,
+        "receiver": RU,
+        "received_at": "2026-11-24T09:00:00.000Z",
+        "audit_index": index,
+    }
+    token = jws.serialize_compact(
+        {"alg": SIG_ALG, "kid": signing_kid(RU), "typ": RECEIPT_TYP},
+        dump(claims),
+        okp(world.keys[RU].signing),
+        algorithms=[SIG_ALG],
+    )
+    with pytest.raises(ReceiptInvalid, match="audit_index must be an entry index"):
+        check(world, token)
+
+
+def test_receipt_carries_the_audit_index_it_was_made_with(world: World) -> None:
+    receipt = make_receipt(
+        message_id=MESSAGE_ID,
+        sha256=SHA,
+        sender=VN,
+        receiver=RU,
+        received_at=T0,
+        key=world.keys[RU].signing,
+        audit_index=41,
+    )
+    assert check(world, receipt.token).audit_index == 41
+    assert check(world, receipt_from(world).token).audit_index is None
