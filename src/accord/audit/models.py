@@ -22,7 +22,6 @@ class Action(StrEnum):
     DELIVERY_FAILED = "delivery.failed"
     MESSAGE_ACKNOWLEDGED = "message.acknowledged"
     DIRECTORY_INSTALLED = "directory.installed"
-    CHECKPOINT_COSIGNED = "checkpoint.cosigned"
     WITNESS_ALARM = "witness.alarm"
 
 

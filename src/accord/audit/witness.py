@@ -185,15 +185,9 @@ def add_checkpoint_job(
                     at=now.timestamp(),
                 )
             )
-        digest = hashlib.sha256(request.note).hexdigest()
-        event = Event(
-            participant,
-            Action.CHECKPOINT_COSIGNED,
-            f"checkpoint/{participant}/{checkpoint.size}",
-            digest,
-            (participant,),
-        )
-        record(connection, [event], now)
+        # Not an audit record: co-signing is recorded in ``witnessed``, and a record here
+        # would grow every partner's log at each round, which makes new checkpoints to
+        # co-sign, without end (ADR 0006).
         return _own_line(cosign(request.note, signer, now), signer)
 
     return job

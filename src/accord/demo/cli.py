@@ -77,4 +77,8 @@ def _print(outcome: scenario.Outcome) -> None:
     )
     for failure in outcome.failures:
         console.print(f"[red]not delivered:[/] {failure}")
+    if outcome.audit:
+        console.print("\n[bold]Audit logs[/] (RFC 9162 Merkle trees, C2SP checkpoints)")
+        for line in outcome.audit:
+            console.print(f"  {line}")
     console.print("[green]All delivered and verified.[/]" if outcome.ok else "[red]FAILED[/]")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Row, select
 
-from accord.db.schema import deliveries, incoming, outgoing
+from accord.audit.service import AuditLog
+from accord.db.schema import audit_cosignatures, deliveries, incoming, outgoing
 from accord.demo.federation import LocalFederation, NodeSpec
 from accord.envelope.models import Kind, Priority
 from accord.envelope.receipt import verify_receipt
@@ -44,6 +45,7 @@ SPECS = [
     ),
 ]
 GROUPS = {"hanoi-demo": ("vn-mps-247", "ru-gp-ca", "za-doj-ca")}
+SETTINGS = "checkpoint_interval = 1\n"  # the demo shows witnessing within seconds
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Outcome:
     delivered: int
     receipts_verified: int
     failures: list[str]
+    audit: list[str] = field(default_factory=list)  # one line per node, after verify-local
 
     @property
     def ok(self) -> bool:
@@ -68,7 +71,7 @@ class Outcome:
 
 
 def create(root: Path) -> LocalFederation:
-    return LocalFederation.create(root, SPECS, GROUPS)
+    return LocalFederation.create(root, SPECS, GROUPS, settings_toml=SETTINGS)
 
 
 def run(federation: LocalFederation, timeout: float = 30.0) -> Outcome:
@@ -99,10 +102,34 @@ def run(federation: LocalFederation, timeout: float = 30.0) -> Outcome:
         Mailbox(Federation(ru)).acknowledge(first)
         _wait_for(lambda: _settled([vn, ru, za]), timeout)
         _wait_for(lambda: _acknowledged(vn, first), timeout)
-        return _collect([vn, ru, za])
+        outcome = _collect([vn, ru, za])
+        return replace(outcome, audit=[_audit(node, timeout) for node in (vn, ru, za)])
     finally:
         for node in (vn, ru, za):
             node.close()
+
+
+def _audit(node: Node, timeout: float) -> str:
+    """Sign a checkpoint, wait for the partners to co-sign it, and recompute the log."""
+    audit = AuditLog(node)
+    size = audit.checkpoint().checkpoint.size
+    witnesses = Federation(node).directory().document.participants
+    expected = len(witnesses) - 1
+    _wait_for(lambda: len(_cosigners(node, size)) >= expected, timeout)
+    records, checkpoints, _ = audit.verify_local()
+    cosigners = ", ".join(_cosigners(node, size)) or "nobody yet"
+    return (
+        f"{node.id}: {records} audit records, checkpoint {size} co-signed by {cosigners}; "
+        f"{checkpoints} checkpoints re-verified"
+    )
+
+
+def _cosigners(node: Node, size: int) -> list[str]:
+    with node.read_engine.connect() as c:
+        rows = c.execute(
+            select(audit_cosignatures.c.witness).where(audit_cosignatures.c.size >= size)
+        ).scalars()
+        return sorted(set(rows))
 
 
 def _wait_for(check: Callable[[], bool], timeout: float) -> None:
