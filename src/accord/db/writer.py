@@ -97,6 +97,7 @@ def _run_in_savepoint(
         value = job(connection)
     except Exception as exc:  # noqa: BLE001 - the job's own error goes back to its caller
         savepoint.rollback()
+        connection.info.clear()  # caches of this transaction may hold what was rolled back
         return future, None, exc
     savepoint.commit()
     return future, value, None
