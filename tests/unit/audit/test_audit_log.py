@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -292,3 +293,36 @@ def test_receipt_names_the_receivers_audit_entry_and_its_proof_is_given_to_the_s
         row.sha256,
     )
     verify_document(json.dumps(inclusion_document(proof)).encode(), audit.verifier)
+
+
+def test_a_rolled_back_append_inside_a_commit_group_leaves_no_gap(pair: Pair) -> None:
+    """Jobs of one group share a transaction and the cached right edge of the tree; a job that
+    fails after appending must not leave its leaf in that cache."""
+    gate = threading.Event()
+    writer, now = pair.vn.writer, pair.clock.now()
+
+    def append(name: str, fail: bool = False) -> Callable[[Connection], list[int]]:
+        def job(connection: Connection) -> list[int]:
+            indexes = log.record(connection, [Event(VN, Action.MESSAGE_READ, name, None, ())], now)
+            if fail:
+                raise StorageError("refused after appending")
+            return indexes
+
+        return job
+
+    blocker = writer.submit(lambda _c: gate.wait(10))
+    first = writer.submit(append("first"))
+    failed = writer.submit(append("failed", fail=True))
+    last = writer.submit(append("last"))
+    gate.set()
+    blocker.result()
+    assert first.result() == [1]
+    with pytest.raises(StorageError):
+        failed.result()
+    assert last.result() == [2]  # the failed job's index is reused
+    audit = AuditLog(pair.vn)
+    audit.checkpoint()
+    assert audit.verify_local() == (3, 1, 0)
+    with pair.vn.read_engine.connect() as connection:
+        objects = [json.loads(log.entry(connection, i).record)["object"] for i in (1, 2)]
+    assert objects == ["first", "last"]
