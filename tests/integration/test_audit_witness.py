@@ -7,12 +7,17 @@ and forges two histories of its log.
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import sqlite3
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -71,6 +76,11 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
 
 @pytest.fixture(scope="module")
 def ke(federation: LocalFederation) -> NoteSigner:
+    return _signer(federation)
+
+
+def _signer(federation: LocalFederation) -> NoteSigner:
+    """KE's log key, taken from its folder: the test plays KE."""
     node = federation.nodes[KE.id].open()
     try:
         key: Ed25519PrivateKey = node.keys.signing
@@ -175,3 +185,59 @@ def test_checkpoint_that_does_not_extend_the_last_one_is_refused_with_an_alarm(
         db_path(federation.nodes[VN.id]), "SELECT size FROM witnessed WHERE participant = ?", KE.id
     )
     assert [row["size"] for row in sizes] == [9]  # nothing co-signed: the view is unchanged
+
+
+class _LyingLog(http.server.BaseHTTPRequestHandler):
+    """KE's node as a liar runs it: it answers any consistency request with a proof from the
+    history it showed ZA (the best it can do: no proof joins two forks)."""
+
+    fork: Fork
+
+    def do_GET(self) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        old, new = int(query["old"][0]), int(query["new"][0])
+        document = {
+            "type": "accord-consistency-proof/v1",
+            "old": "",
+            "new": "",
+            "proof": [base64.b64encode(h).decode() for h in self.fork.proof(old, new)],
+        }
+        body = json.dumps(document).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_split_view_with_different_sizes_is_caught_by_asking_the_log(
+    tmp_path: Path,
+) -> None:
+    """KE shows RU size 6 of one history and ZA size 8 of another. When the witnesses gossip,
+    the sizes differ, so they ask KE to prove the larger extends the smaller: it cannot."""
+    federation = LocalFederation.create(tmp_path, [VN, RU, ZA, KE], {}, settings_toml=SETTINGS)
+    shown_ru, shown_za = Fork.of("e", 6), Fork.of("f", 8)
+    handler = type("Handler", (_LyingLog,), {"fork": shown_za})
+    port = urllib.parse.urlsplit(federation.nodes[KE.id].url).port
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port or 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        start_all(federation.nodes[s.id] for s in (VN, RU, ZA))
+        liar = _signer(federation)
+        assert _post(federation, RU, format_add_checkpoint(0, [], shown_ru.note(liar, 6)))[0] == 200
+        assert _post(federation, ZA, format_add_checkpoint(0, [], shown_za.note(liar, 8)))[0] == 200
+
+        def alarms() -> list[sqlite3.Row]:
+            return _alarms(federation, RU) + _alarms(federation, ZA)
+
+        alarm = wait_until(alarms, "an alarm after the witnesses gossip")[0]
+    finally:
+        server.shutdown()
+        server.server_close()
+        for node in federation.nodes.values():
+            node.kill()
+    assert alarm["kind"] == "not_an_extension"
+    assert "consistency" in alarm["message"]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
 from sqlalchemy import Connection, select
 
 from accord.audit.log import log_origin, record
@@ -41,6 +42,7 @@ from accord.errors import (
 )
 from accord.identity.directory import Directory
 
+log = structlog.get_logger("accord.witness")
 ADD_CHECKPOINT = "/audit/v1/witness/add-checkpoint"
 GOSSIP = "/audit/v1/witness/gossip"
 SIZE_MEDIA_TYPE = "text/x.tlog.size"
@@ -264,6 +266,7 @@ def _alarm(connection: Connection, alarm: Alarm, now: datetime) -> SplitView:
             raised_at=now.timestamp(),
         )
     )
+    log.error("witness alarm", participant=participant, kind=kind, message=message)
     digest = hashlib.sha256(evidence.encode()).hexdigest()
     event = Event(participant, Action.WITNESS_ALARM, f"alarm/{participant}", digest, ())
     record(connection, [event], now)

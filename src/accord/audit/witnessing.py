@@ -119,10 +119,10 @@ class Witnessing:
         except TransportFailure as exc:
             log.info("consistency proof not fetched", log=participant, reason=str(exc))
             return None
-        document = json.loads(response.body) if response.status == 200 else {}
-        if document.get("type") != CONSISTENCY:
-            return []  # a log that signed both checkpoints must prove one extends the other
-        return [base64.b64decode(h) for h in document.get("proof", [])]
+        if response.status != 200:  # not an answer: it may be down, or our clock off
+            log.info("consistency proof refused", log=participant, status=response.status)
+            return None
+        return _proof_hashes(response.body)
 
     # As a log ----------------------------------------------------------------------------------
 
@@ -190,3 +190,16 @@ class Witnessing:
             for p in self._federation.directory().document.participants
             if p.id not in (me, exclude)
         ]
+
+
+def _proof_hashes(body: bytes) -> list[bytes]:
+    """The hashes of a consistency proof document; anything malformed is an empty proof,
+    which fails verification: a log that signed both checkpoints must prove one extends the
+    other."""
+    try:
+        document = json.loads(body)
+        if document.get("type") != CONSISTENCY:
+            return []
+        return [base64.b64decode(h, validate=True) for h in document.get("proof", [])]
+    except (ValueError, TypeError, AttributeError):
+        return []
