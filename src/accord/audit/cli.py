@@ -29,8 +29,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON proof d
 def _emit(document: dict[str, Any], as_json: bool, text: str) -> None:
     if as_json:
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
-    else:
-        console.print(text, end="")
+    else:  # as is: rich would wrap a signed note's lines (and read [..] as markup)
+        typer.echo(text, nl=False)
 
 
 @app.command()

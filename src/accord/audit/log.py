@@ -137,7 +137,7 @@ def _perfect(connection: Connection, level: int, index: int) -> bytes:
             f"subtree hash at level {level}, index {index} is missing",
             advice="Run `accord audit verify-local` to find the damaged records.",
         )
-    return bytes(value)
+    return _as_bytes(value)
 
 
 def tree_size(connection: Connection) -> int:
@@ -209,7 +209,7 @@ def entry(connection: Connection, index: int) -> Entry:
             f"no audit entry {index}; the log has {tree_size(connection)} entries",
             advice="Entry indexes start at 0.",
         )
-    return Entry(index, bytes(row.record), tuple(json.loads(row.parties)))
+    return Entry(index, _as_bytes(row.record), tuple(json.loads(row.parties)))
 
 
 def prove_inclusion(connection: Connection, index: int, verifier: NoteVerifier) -> InclusionProof:

@@ -49,6 +49,7 @@ SIZE_MEDIA_TYPE = "text/x.tlog.size"
 MAX_PROOF_LINES = 63  # C2SP tlog-witness §add-checkpoint
 MAX_BODY_BYTES = 64 * 1024
 _ORIGIN_PREFIX = log_origin("")
+_FORMAT = "Send the request as c2sp.org/tlog-witness add-checkpoint specifies."
 
 
 def witness_name(participant_id: str) -> str:
@@ -90,20 +91,28 @@ def format_add_checkpoint(old: int, proof: Sequence[bytes], note: bytes) -> byte
 def parse_add_checkpoint(body: bytes) -> AddCheckpoint:
     """The add-checkpoint request body (C2SP tlog-witness), strictly."""
     if len(body) > MAX_BODY_BYTES:
-        raise CheckpointInvalid(f"request is {len(body)} bytes; at most {MAX_BODY_BYTES}")
+        raise CheckpointInvalid(
+            f"request is {len(body)} bytes; at most {MAX_BODY_BYTES}", advice=_FORMAT
+        )
     head, separator, note = body.partition(b"\n\n")
     lines = head.split(b"\n")
     if not separator or not lines[0].startswith(b"old "):
-        raise CheckpointInvalid("request must start with 'old <size>', proof lines, a blank line")
+        raise CheckpointInvalid(
+            "request must start with 'old <size>', proof lines, a blank line", advice=_FORMAT
+        )
     old = _decimal(lines[0][4:].decode("ascii", "replace"))
     if len(lines) - 1 > MAX_PROOF_LINES:
-        raise CheckpointInvalid(f"more than {MAX_PROOF_LINES} consistency proof lines")
+        raise CheckpointInvalid(
+            f"more than {MAX_PROOF_LINES} consistency proof lines", advice=_FORMAT
+        )
     return AddCheckpoint(old, tuple(_hash(line, n) for n, line in enumerate(lines[1:], 2)), note)
 
 
 def _decimal(text: str) -> int:
     if not text.isascii() or not text.isdigit() or (len(text) > 1 and text[0] == "0"):
-        raise CheckpointInvalid(f"old size {text[:20]!r} is not a decimal without leading zeros")
+        raise CheckpointInvalid(
+            f"old size {text[:20]!r} is not a decimal without leading zeros", advice=_FORMAT
+        )
     return int(text)
 
 
@@ -113,7 +122,7 @@ def _hash(line: bytes, number: int) -> bytes:
     except binascii.Error:
         digest = b""
     if len(digest) != HASH_SIZE:
-        raise CheckpointInvalid(f"line {number} is not a base64 SHA-256 hash")
+        raise CheckpointInvalid(f"line {number} is not a base64 SHA-256 hash", advice=_FORMAT)
     return digest
 
 
@@ -137,7 +146,8 @@ def open_trusted(note: bytes, directory: Directory) -> tuple[str, Checkpoint]:
         return participant, open_checkpoint(note, verifier)
     except CheckpointInvalid as exc:
         raise UntrustedCheckpoint(
-            f"checkpoint of {participant} is not signed by its directory key: {exc.message}"
+            f"checkpoint of {participant} is not signed by its directory key: {exc.message}",
+            advice=exc.advice,
         ) from exc
 
 
@@ -156,7 +166,9 @@ def add_checkpoint_job(
 
     def job(connection: Connection) -> bytes | AccordError:
         if request.old > checkpoint.size:
-            return CheckpointInvalid(f"old size {request.old} exceeds the checkpoint's size")
+            return CheckpointInvalid(
+                f"old size {request.old} exceeds the checkpoint's size", advice=_FORMAT
+            )
         contradiction = _same_size_other_root(connection, participant, checkpoint)
         if contradiction is not None:
             alarm = Alarm(participant, "split_view", request.note, contradiction)
@@ -176,7 +188,9 @@ def add_checkpoint_job(
                 error = _alarm(connection, alarm, now)
                 return ProofInvalid(error.message, advice=error.advice)
         elif request.proof:
-            return ProofInvalid("the consistency proof must be empty when old size is 0")
+            return ProofInvalid(
+                "the consistency proof must be empty when old size is 0", advice=_FORMAT
+            )
         if latest is None or latest.size != checkpoint.size:
             connection.execute(
                 witnessed.insert().values(

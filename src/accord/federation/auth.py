@@ -19,6 +19,7 @@ from accord.jose import SIG_ALG, b64url_decode, dump, json_object, okp
 AUTH_HEADER = "accord-auth"
 AUTH_TYP = "accord-request+jws"
 MAX_AUTH_BYTES = 4096
+_RESIGN = "Sign each request for its own method, path and query, at the time it is sent."
 
 
 class RequestUnauthenticated(AccordError):
@@ -67,13 +68,15 @@ def verify_request(
         ) from exc
     header = verified.headers()
     if header.get("typ") != AUTH_TYP or header.get("kid") != signing_kid(participant):
-        raise RequestUnauthenticated(f"{AUTH_HEADER}: wrong typ or kid")
+        raise RequestUnauthenticated(f"{AUTH_HEADER}: wrong typ or kid", advice=_RESIGN)
     if claims.get("method") != method.upper() or claims.get("target") != target:
-        raise RequestUnauthenticated(f"{AUTH_HEADER}: signed for another request")
+        raise RequestUnauthenticated(f"{AUTH_HEADER}: signed for another request", advice=_RESIGN)
     try:
         issued = from_rfc3339(str(claims.get("iat")))
     except ValueError as exc:
-        raise RequestUnauthenticated(f"{AUTH_HEADER}: iat is not an RFC 3339 time") from exc
+        raise RequestUnauthenticated(
+            f"{AUTH_HEADER}: iat is not an RFC 3339 time", advice=_RESIGN
+        ) from exc
     if abs(now - issued) > timedelta(seconds=window):
         raise RequestUnauthenticated(
             f"{AUTH_HEADER}: signed at {to_rfc3339(issued)}, more than {window:.0f} s from now",
