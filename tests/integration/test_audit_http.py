@@ -78,7 +78,12 @@ class Audit:
     def sign(self, target: str, who: str = RU.id, **changes: Any) -> str:
         """The ``accord-auth`` header of ``who`` for GET ``target`` now, unless ``changes``
         sets another ``key``, ``method`` or ``now``."""
-        claims = {"key": self.keys.get(who), "method": "GET", "now": SystemClock().now()}
+        claims = {
+            "key": self.keys.get(who),
+            "audience": VN.id,
+            "method": "GET",
+            "now": SystemClock().now(),
+        }
         return sign_request(participant=who, target=target, **(claims | changes))
 
     def get(self, target: str, header: str | None) -> httpx.Response:
@@ -228,6 +233,9 @@ ATTACKS = {
     "replayed_onto_another_path": Attack(
         lambda a, t: a.sign(inclusion(a.index)), *ANOTHER_REQUEST, asked="/audit/v1/checkpoint"),
     "signed_for_another_method": Attack(lambda a, t: a.sign(t, method="POST"), *ANOTHER_REQUEST),
+    "replayed_from_another_node": Attack(
+        lambda a, t: a.sign(t, audience=ZA.id), *UNAUTHENTICATED,
+        "accord-auth: signed for another node"),
     "iat_before_the_window": Attack(lambda a, t: a.sign(t, now=_skewed(-1)), *OUTSIDE_WINDOW),
     "iat_after_the_window": Attack(lambda a, t: a.sign(t, now=_skewed(+1)), *OUTSIDE_WINDOW),
     "negative_index": Attack(

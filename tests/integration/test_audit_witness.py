@@ -8,6 +8,7 @@ and forges two histories of its log.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import json
 import sqlite3
@@ -168,23 +169,69 @@ def _text(note: bytes) -> bytes:
 def test_checkpoint_that_does_not_extend_the_last_one_is_refused_with_an_alarm(
     federation: LocalFederation, ke: NoteSigner
 ) -> None:
-    """A witness co-signs only an extension of what it saw (RFC 9162 §2.1.4.2)."""
+    """A witness co-signs only an extension of what it saw (RFC 9162 §2.1.4.2); asked to
+    prove it, the log cannot, and the witness raises the alarm."""
     honest, rewritten = Fork.of("c", 9), Fork.of("d", 12)
     # VN first co-signs size 9 of one history …
     assert _post(federation, VN, format_add_checkpoint(0, [], honest.note(ke, 9)))[0] == 200
     before = len(_alarms(federation, VN))
     # … then KE claims size 12 of another, with that history's own proof from 9.
     body = format_add_checkpoint(9, rewritten.proof(9, 12), rewritten.note(ke, 12))
-    status, answer = _post(federation, VN, body)
+    with _serving(federation, rewritten):
+        status, answer = _post(federation, VN, body)
     assert status == 422, answer
     assert json.loads(answer)["code"] == "proof_invalid"
     alarms = _alarms(federation, VN)
     assert len(alarms) == before + 1
     assert alarms[-1]["kind"] == "not_an_extension"
-    sizes = query(
-        db_path(federation.nodes[VN.id]), "SELECT size FROM witnessed WHERE participant = ?", KE.id
+    assert _witnessed_sizes(federation, VN) == [9]  # nothing co-signed: the view is unchanged
+
+
+def test_junk_proof_for_an_honest_log_is_refused_without_an_alarm(tmp_path: Path) -> None:
+    """Anyone can pair two genuine checkpoints with a junk proof: the witness refuses it, asks
+    the log, gets a valid proof, and raises no alarm against an honest log."""
+    federation = LocalFederation.create(tmp_path, [RU, KE], {}, settings_toml=SETTINGS)
+    honest = Fork.of("g", 20)
+    try:
+        start_all([federation.nodes[RU.id]])
+        signer = _signer(federation)
+        assert (
+            _post(federation, RU, format_add_checkpoint(0, [], honest.note(signer, 14)))[0] == 200
+        )
+        junk = [bytes(32)] * len(honest.proof(14, 20))
+        with _serving(federation, honest):
+            body = format_add_checkpoint(14, junk, honest.note(signer, 20))
+            status, answer = _post(federation, RU, body)
+        alarms = _alarms(federation, RU)
+    finally:
+        for node in federation.nodes.values():
+            node.kill()
+    assert status == 422, answer
+    assert json.loads(answer)["code"] == "proof_invalid"
+    assert alarms == []
+
+
+def _witnessed_sizes(federation: LocalFederation, witness: NodeSpec) -> list[int]:
+    rows = query(
+        db_path(federation.nodes[witness.id]),
+        "SELECT size FROM witnessed WHERE participant = ? ORDER BY size",
+        KE.id,
     )
-    assert [row["size"] for row in sizes] == [9]  # nothing co-signed: the view is unchanged
+    return [row["size"] for row in rows]
+
+
+@contextlib.contextmanager
+def _serving(federation: LocalFederation, fork: Fork) -> Iterator[None]:
+    """KE's node on its directory URL, answering consistency requests from ``fork``."""
+    handler = type("Handler", (_LyingLog,), {"fork": fork})
+    port = urllib.parse.urlsplit(federation.nodes[KE.id].url).port
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port or 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class _LyingLog(http.server.BaseHTTPRequestHandler):
@@ -220,23 +267,20 @@ def test_split_view_with_different_sizes_is_caught_by_asking_the_log(
     the sizes differ, so they ask KE to prove the larger extends the smaller: it cannot."""
     federation = LocalFederation.create(tmp_path, [VN, RU, ZA, KE], {}, settings_toml=SETTINGS)
     shown_ru, shown_za = Fork.of("e", 6), Fork.of("f", 8)
-    handler = type("Handler", (_LyingLog,), {"fork": shown_za})
-    port = urllib.parse.urlsplit(federation.nodes[KE.id].url).port
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port or 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         start_all(federation.nodes[s.id] for s in (VN, RU, ZA))
         liar = _signer(federation)
-        assert _post(federation, RU, format_add_checkpoint(0, [], shown_ru.note(liar, 6)))[0] == 200
-        assert _post(federation, ZA, format_add_checkpoint(0, [], shown_za.note(liar, 8)))[0] == 200
+        with _serving(federation, shown_za):
+            note = shown_ru.note(liar, 6)
+            assert _post(federation, RU, format_add_checkpoint(0, [], note))[0] == 200
+            note = shown_za.note(liar, 8)
+            assert _post(federation, ZA, format_add_checkpoint(0, [], note))[0] == 200
 
-        def alarms() -> list[sqlite3.Row]:
-            return _alarms(federation, RU) + _alarms(federation, ZA)
+            def alarms() -> list[sqlite3.Row]:
+                return _alarms(federation, RU) + _alarms(federation, ZA)
 
-        alarm = wait_until(alarms, "an alarm after the witnesses gossip")[0]
+            alarm = wait_until(alarms, "an alarm after the witnesses gossip")[0]
     finally:
-        server.shutdown()
-        server.server_close()
         for node in federation.nodes.values():
             node.kill()
     assert alarm["kind"] == "not_an_extension"

@@ -34,6 +34,8 @@ from accord.federation.service import Federation
 
 AUDIT_PREFIX = "/audit/v1"
 log = structlog.get_logger("accord.audit")
+WITNESS_REQUEST = "witness request"
+WITNESS_ADVICE = "A checkpoint with its consistency proof is a few kilobytes; send only that."
 
 
 def install_audit_routes(app: FastAPI, federation: Federation, witnessing: Witnessing) -> None:
@@ -44,7 +46,7 @@ def install_audit_routes(app: FastAPI, federation: Federation, witnessing: Witne
     @app.post(ADD_CHECKPOINT)
     async def add_checkpoint(request: Request) -> Response:
         """C2SP tlog-witness: co-sign a checkpoint that extends the last one seen."""
-        body = await read_limited(request, MAX_BODY_BYTES)
+        body = await read_limited(request, MAX_BODY_BYTES, WITNESS_REQUEST, WITNESS_ADVICE)
         try:
             lines = await witnessing.add_checkpoint(body)
         except SizeConflict as conflict:
@@ -59,13 +61,15 @@ def install_audit_routes(app: FastAPI, federation: Federation, witnessing: Witne
     @app.post(GOSSIP)
     async def gossip(request: Request) -> dict[str, str]:
         """A checkpoint another witness co-signed; a contradiction raises an alarm here."""
-        await witnessing.gossip(await read_limited(request, MAX_BODY_BYTES))
+        note = await read_limited(request, MAX_BODY_BYTES, WITNESS_REQUEST, WITNESS_ADVICE)
+        await witnessing.gossip(note)
         return {"status": "consistent"}
 
     def asker(request: Request) -> str:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return verify_request(
             request.headers.get(AUTH_HEADER),
+            audience=node.id,
             method=request.method,
             target=target,
             directory=federation.directory(),

@@ -4,6 +4,7 @@ checkpoints to every partner, partners co-sign and gossip what they co-signed.""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from datetime import datetime
 
@@ -28,7 +29,7 @@ from accord.audit.witness import (
     witness_name,
 )
 from accord.db.schema import audit_cosignatures, witnessed
-from accord.errors import AccordError, ProofInvalid
+from accord.errors import AccordError, ProofInvalid, SplitView
 from accord.federation.auth import AUTH_HEADER, sign_request
 from accord.federation.service import Federation
 from accord.federation.transport import HttpTransport, TransportFailure
@@ -54,6 +55,11 @@ class Witnessing:
         now = self.node.clock.now()
         job = add_checkpoint_job(request, participant, checkpoint, self.signer, now)
         outcome = await self.node.writer.write(job)
+        if isinstance(outcome, ProofInvalid):
+            # The submitted proof failed; whether the log misbehaved is for the log to answer.
+            # Either way the answer is 422 (C2SP tlog-witness).
+            with contextlib.suppress(SplitView):
+                await self._check_extension(participant, request.note, checkpoint, now)
         if isinstance(outcome, AccordError):
             raise outcome
         return outcome
@@ -78,7 +84,9 @@ class Witnessing:
     async def _check_extension(
         self, participant: str, note: bytes, checkpoint: Checkpoint, now: datetime
     ) -> None:
-        """Different sizes: the log must prove the larger tree extends the smaller."""
+        """Different sizes: the log itself must prove the larger tree extends the smaller; a
+        proof from it that fails raises a ``not_an_extension`` alarm (refusals and outages do
+        not: the log may be down)."""
         with self.node.read_engine.connect() as connection:
             row = connection.execute(
                 select(witnessed.c.size, witnessed.c.root, witnessed.c.note)
@@ -106,6 +114,7 @@ class Witnessing:
         peer = self._federation.directory().participant(participant)
         target = f"{CONSISTENCY_PATH}?old={old}&new={new}"
         header = sign_request(
+            audience=participant,
             participant=self.node.id,
             key=self.node.keys.signing,
             method="GET",

@@ -28,11 +28,19 @@ class RequestUnauthenticated(AccordError):
 
 
 def sign_request(
-    *, participant: str, key: Ed25519PrivateKey, method: str, target: str, now: datetime
+    *,
+    participant: str,
+    key: Ed25519PrivateKey,
+    audience: str,
+    method: str,
+    target: str,
+    now: datetime,
 ) -> str:
-    """The header value for ``method`` on ``target`` (path and query, as sent)."""
+    """The header value for ``method`` on ``target`` (path and query, as sent) at the node of
+    participant ``audience``: a header cannot be replayed to another node."""
     claims = {
         "sub": participant,
+        "aud": audience,
         "method": method.upper(),
         "target": target,
         "iat": to_rfc3339(now),
@@ -44,6 +52,7 @@ def sign_request(
 def verify_request(
     token: str | None,
     *,
+    audience: str,
     method: str,
     target: str,
     directory: Directory,
@@ -69,6 +78,8 @@ def verify_request(
     header = verified.headers()
     if header.get("typ") != AUTH_TYP or header.get("kid") != signing_kid(participant):
         raise RequestUnauthenticated(f"{AUTH_HEADER}: wrong typ or kid", advice=_RESIGN)
+    if claims.get("aud") != audience:
+        raise RequestUnauthenticated(f"{AUTH_HEADER}: signed for another node", advice=_RESIGN)
     if claims.get("method") != method.upper() or claims.get("target") != target:
         raise RequestUnauthenticated(f"{AUTH_HEADER}: signed for another request", advice=_RESIGN)
     try:

@@ -8,22 +8,24 @@ from fastapi import Request
 
 from accord.errors import PayloadTooLarge
 
+ENVELOPE_ADVICE = "Send large files as an evidence package."
 
-async def read_limited(request: Request, limit: int) -> bytes:
+
+async def read_limited(
+    request: Request, limit: int, what: str = "envelope", advice: str = ENVELOPE_ADVICE
+) -> bytes:
     """The body, refused with 413 once over ``limit``; its SHA-256 binds signed refusals."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(
-            f"envelope is {declared} bytes; this node accepts at most {limit}",
-            advice="Send large files as an evidence package.",
+            f"{what} is {declared} bytes; this node accepts at most {limit}", advice=advice
         )
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(
-                f"envelope is over this node's limit of {limit} bytes",
-                advice="Send large files as an evidence package.",
+                f"{what} is over this node's limit of {limit} bytes", advice=advice
             )
     request.state.request_sha256 = hashlib.sha256(body).hexdigest()
     return bytes(body)
