@@ -22,6 +22,7 @@ from accord.audit.merkle import (
     leaf_hash,
     node_hash,
     root_hash,
+    root_of,
 )
 from accord.audit.models import (
     RECORD_VERSION,
@@ -32,10 +33,14 @@ from accord.audit.models import (
     Published,
 )
 from accord.audit.note import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
+from accord.db.engine import write_cache
 from accord.db.schema import audit_checkpoints, audit_nodes, audit_records
 from accord.errors import AuditError, LogCorrupted, NotFoundError
 
 _FRONTIER = "accord.audit.frontier"
+# Subtrees of 16 leaves and more are stored; smaller ones are recomputed from at most 8 leaf
+# hashes when a proof needs them. One stored row per 16 appends instead of one per append.
+STORED_LEVEL = 4
 _SIZE = select(func.coalesce(func.max(audit_records.c.idx) + 1, 0))
 
 
@@ -91,31 +96,33 @@ def record(connection: Connection, events: Iterable[Event], at: datetime) -> lis
     if nodes:
         connection.execute(audit_nodes.insert(), nodes)
     end = size + len(records)
-    connection.info[_FRONTIER] = (connection.get_transaction(), end, frontier)
+    write_cache(connection.engine)[_FRONTIER] = (end, frontier)
     return list(range(size, end))
 
 
 def _close_subtrees(frontier: dict[int, bytes], index: int, leaf: bytes) -> list[dict[str, Any]]:
     """Leaf ``index`` completes one subtree per trailing 1 bit of ``index``; ``frontier``
-    (level -> hash of the complete subtree on the right edge) is updated in place."""
+    (level -> hash of the complete subtree on the right edge) is updated in place. Only
+    subtrees of ``STORED_LEVEL`` and above are returned for storing."""
     level, position, digest, closed = 0, index, leaf, []
     while position & 1:
         digest = node_hash(frontier.pop(level), digest)
         level, position = level + 1, position >> 1
-        closed.append({"level": level, "idx": position, "hash": digest})
+        if level >= STORED_LEVEL:
+            closed.append({"level": level, "idx": position, "hash": digest})
     frontier[level] = digest
     return closed
 
 
 def _right_edge(connection: Connection) -> tuple[int, dict[int, bytes]]:
     """The tree size and the complete subtrees along the right edge (one per set bit of the
-    size). Kept on the connection for the rest of its transaction: the write lock is held, so
-    only this transaction changes the log; the writer drops the cache when a job's savepoint
-    rolls back (``accord.db.writer``)."""
-    cached = connection.info.get(_FRONTIER)
-    if cached is not None and cached[0] is connection.get_transaction():
-        return cached[1], dict(cached[2])
+    size). The writer remembers them between transactions (``write_cache``): the log only
+    grows, another process that appended changes the size, and a rolled-back job empties the
+    cache, so a cached edge of the current size is the edge of the committed tree."""
     size = tree_size(connection)
+    cached = write_cache(connection.engine).get(_FRONTIER)
+    if cached is not None and cached[0] == size:
+        return size, dict(cached[1])
     frontier, start = {}, 0
     for level in reversed(range(size.bit_length())):
         if size >> level & 1:
@@ -125,19 +132,31 @@ def _right_edge(connection: Connection) -> tuple[int, dict[int, bytes]]:
 
 
 def _perfect(connection: Connection, level: int, index: int) -> bytes:
-    if level == 0:
-        query = select(audit_records.c.leaf).where(audit_records.c.idx == index)
+    """The hash of the complete subtree of 2**level leaves starting at leaf index*2**level:
+    stored from ``STORED_LEVEL`` up, recomputed from its (at most 2**(STORED_LEVEL-1)) leaf
+    hashes below."""
+    if level >= STORED_LEVEL:
+        value = connection.execute(
+            select(audit_nodes.c.hash).where(
+                audit_nodes.c.level == level, audit_nodes.c.idx == index
+            )
+        ).scalar()
+        leaves = [] if value is None else [_as_bytes(value)]
     else:
-        query = select(audit_nodes.c.hash).where(
-            audit_nodes.c.level == level, audit_nodes.c.idx == index
-        )
-    value = connection.execute(query).scalar()
-    if value is None:
+        first = index << level
+        rows = connection.execute(
+            select(audit_records.c.leaf)
+            .where(audit_records.c.idx >= first, audit_records.c.idx < first + (1 << level))
+            .order_by(audit_records.c.idx)
+        ).scalars()
+        leaves = [_as_bytes(leaf) for leaf in rows]
+    expected = 1 if level >= STORED_LEVEL else 1 << level
+    if len(leaves) != expected:
         raise LogCorrupted(
             f"subtree hash at level {level}, index {index} is missing",
             advice="Run `accord audit verify-local` to find the damaged records.",
         )
-    return _as_bytes(value)
+    return leaves[0] if expected == 1 else root_of(leaves)
 
 
 def tree_size(connection: Connection) -> int:

@@ -4,6 +4,7 @@ disk before we answer), ``BEGIN IMMEDIATE`` for writes, separate connections for
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,14 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import NullPool, QueuePool
 
 BUSY_TIMEOUT_MS = 30_000
+_CACHES: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def write_cache(engine: Engine) -> dict[str, Any]:
+    """What the writer of ``engine`` may remember between transactions (derived from
+    committed rows, checked against them before use). The writer empties it whenever a job
+    rolls back, so it never holds what was not committed."""
+    return _CACHES.setdefault(engine, {})
 
 
 def sqlite_engine(path: Path, *, writer: bool) -> Engine:
@@ -29,6 +38,8 @@ def sqlite_engine(path: Path, *, writer: bool) -> Engine:
         dbapi.execute("PRAGMA synchronous=FULL")
         dbapi.execute("PRAGMA foreign_keys=ON")
         dbapi.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if writer:  # the Writer checkpoints the WAL in its own thread, off the commit path
+            dbapi.execute("PRAGMA wal_autocheckpoint=0")
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

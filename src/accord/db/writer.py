@@ -16,14 +16,18 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from accord.db.engine import write_cache
 from accord.errors import StorageError
 
 T = TypeVar("T")
 Job = tuple[Callable[[Connection], Any], "Future[Any]"]
 MAX_GROUP = 256
+CHECKPOINT_SECONDS = 1.0
+log = structlog.get_logger("accord.db")
 _STOP = object()
 
 
@@ -35,6 +39,11 @@ class Writer:
         self._queue: queue.Queue[Job | object] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="accord-db-writer", daemon=True)
         self._thread.start()
+        self._stopping = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_wal, name="accord-db-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
 
     def submit(self, job: Callable[[Connection], T]) -> Future[T]:
         future: Future[T] = Future()
@@ -51,6 +60,22 @@ class Writer:
     def close(self) -> None:
         self._queue.put(_STOP)
         self._thread.join()
+        self._stopping.set()
+        self._checkpointer.join()
+
+    def _checkpoint_wal(self) -> None:
+        """Copy the WAL into the database file off the commit path. Writer connections do not
+        checkpoint on commit (``wal_autocheckpoint=0``, see ``accord.db.engine``), so no commit
+        waits for that fsync; a PASSIVE checkpoint never blocks readers or the writer."""
+        while not self._stopping.wait(CHECKPOINT_SECONDS):
+            try:
+                connection = self._engine.raw_connection()  # no BEGIN: not a write transaction
+                try:
+                    connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    connection.close()
+            except Exception as exc:  # noqa: BLE001 - retried next round; commits are unaffected
+                log.warning("WAL checkpoint failed", error=str(exc))
 
     def _run(self) -> None:
         while True:
@@ -75,6 +100,7 @@ class Writer:
                 for job, future in group:
                     results.append(_run_in_savepoint(connection, job, future))
         except SQLAlchemyError as exc:
+            write_cache(self._engine).clear()  # the whole group was rolled back
             error = StorageError(
                 f"the database refused a commit: {exc.__class__.__name__}",
                 advice="Check disk space and permissions of the node folder; nothing was saved.",
@@ -97,7 +123,7 @@ def _run_in_savepoint(
         value = job(connection)
     except Exception as exc:  # noqa: BLE001 - the job's own error goes back to its caller
         savepoint.rollback()
-        connection.info.clear()  # caches of this transaction may hold what was rolled back
+        write_cache(connection.engine).clear()  # it may hold what was rolled back
         return future, None, exc
     savepoint.commit()
     return future, value, None

@@ -326,3 +326,22 @@ def test_a_rolled_back_append_inside_a_commit_group_leaves_no_gap(pair: Pair) ->
     with pair.vn.read_engine.connect() as connection:
         objects = [json.loads(log.entry(connection, i).record)["object"] for i in (1, 2)]
     assert objects == ["first", "last"]
+
+
+def test_two_processes_appending_in_turn_keep_one_consistent_tree(pair: Pair) -> None:
+    """As `accord serve` and a CLI command do: each writer remembers the tree's right edge
+    between its transactions, and must notice the other's appends."""
+    other = pair.local.nodes[VN].open(pair.clock)  # a second writer on the same database
+    try:
+        for turn in range(12):
+            node = pair.vn if turn % 3 else other
+            Federation(node).send(RU, Kind.NOTE, NOTE)
+    finally:
+        other.close()
+    audit = AuditLog(pair.vn)
+    audit.checkpoint()
+    assert audit.verify_local() == (13, 1, 0)
+    for index in range(13):
+        proof = audit.prove(index)
+        checkpoint = open_checkpoint(proof.checkpoint, audit.verifier)
+        verify_inclusion(index, proof.size, leaf_hash(proof.record), proof.hashes, checkpoint.root)
