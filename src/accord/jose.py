@@ -48,9 +48,23 @@ def b64url_decode(text: str) -> bytes:
     return raw
 
 
-def okp(key: Ed25519PrivateKey | Ed25519PublicKey | X25519PrivateKey | X25519PublicKey) -> OKPKey:
-    """Wrap a `cryptography` key for joserfc."""
-    return OKPKey.import_key(key)
+AnyOkp = Ed25519PrivateKey | Ed25519PublicKey | X25519PrivateKey | X25519PublicKey
+_WRAPPED: dict[int, tuple[AnyOkp, OKPKey]] = {}
+_WRAPPED_MAX = 1024
+
+
+def okp(key: AnyOkp) -> OKPKey:
+    """Wrap a `cryptography` key for joserfc. A node uses the same few keys (its own, its
+    partners' from the directory) for every message, and wrapping validates a JWK each time,
+    so wrappings are kept by key object (the entry holds the key: its id is not reused)."""
+    found = _WRAPPED.get(id(key))
+    if found is not None and found[0] is key:
+        return found[1]
+    if len(_WRAPPED) >= _WRAPPED_MAX:
+        _WRAPPED.clear()
+    wrapped = OKPKey.import_key(key)
+    _WRAPPED[id(key)] = (key, wrapped)
+    return wrapped
 
 
 def public_jwk(key: Ed25519PublicKey | X25519PublicKey, kid: str) -> PublicJwk:
