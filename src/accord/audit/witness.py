@@ -173,7 +173,7 @@ def add_checkpoint_job(
         if contradiction is not None:
             alarm = Alarm(participant, "split_view", request.note, contradiction)
             return _alarm(connection, alarm, now)
-        latest = _latest(connection, participant)
+        latest = latest_seen(connection, participant)
         if request.old != (latest.size if latest else 0):
             return SizeConflict(latest.size if latest else 0)
         if latest is not None and request.old:
@@ -223,20 +223,21 @@ def gossip_job(
 
 
 @dataclass(frozen=True)
-class _Seen:
+class Seen:
     size: int
     root: bytes
     note: bytes
 
 
-def _latest(connection: Connection, participant: str) -> _Seen | None:
+def latest_seen(connection: Connection, participant: str) -> Seen | None:
+    """The latest checkpoint of ``participant``'s log this witness co-signed."""
     row = connection.execute(
         select(witnessed.c.size, witnessed.c.root, witnessed.c.note)
         .where(witnessed.c.participant == participant)
         .order_by(witnessed.c.size.desc())
         .limit(1)
     ).first()
-    return None if row is None else _Seen(row.size, bytes(row.root), bytes(row.note))
+    return None if row is None else Seen(row.size, bytes(row.root), bytes(row.note))
 
 
 def _same_size_other_root(

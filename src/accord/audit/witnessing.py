@@ -24,11 +24,12 @@ from accord.audit.witness import (
     alarm_job,
     format_add_checkpoint,
     gossip_job,
+    latest_seen,
     open_trusted,
     parse_add_checkpoint,
     witness_name,
 )
-from accord.db.schema import audit_cosignatures, witnessed
+from accord.db.schema import audit_cosignatures
 from accord.errors import AccordError, ProofInvalid, SplitView
 from accord.federation.auth import AUTH_HEADER, sign_request
 from accord.federation.service import Federation
@@ -88,15 +89,10 @@ class Witnessing:
         proof from it that fails raises a ``not_an_extension`` alarm (refusals and outages do
         not: the log may be down)."""
         with self.node.read_engine.connect() as connection:
-            row = connection.execute(
-                select(witnessed.c.size, witnessed.c.root, witnessed.c.note)
-                .where(witnessed.c.participant == participant)
-                .order_by(witnessed.c.size.desc())
-                .limit(1)
-            ).first()
-        if row is None or row.size == checkpoint.size:
+            seen = latest_seen(connection, participant)
+        if seen is None or seen.size == checkpoint.size:
             return
-        ours = Checkpoint(checkpoint.origin, row.size, bytes(row.root))
+        ours = Checkpoint(checkpoint.origin, seen.size, seen.root)
         old, new = sorted((ours, checkpoint), key=lambda c: c.size)
         hashes = await self._fetch_consistency(participant, old.size, new.size)
         if hashes is None:
@@ -105,9 +101,7 @@ class Witnessing:
             verify_consistency(old.size, new.size, old.root, new.root, hashes)
         except ProofInvalid as exc:
             raise await self.node.writer.write(
-                alarm_job(
-                    Alarm(participant, "not_an_extension", note, bytes(row.note), exc.message), now
-                )
+                alarm_job(Alarm(participant, "not_an_extension", note, seen.note, exc.message), now)
             ) from exc
 
     async def _fetch_consistency(self, participant: str, old: int, new: int) -> list[bytes] | None:
