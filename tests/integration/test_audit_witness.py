@@ -33,11 +33,11 @@ from accord.audit.note import (
     sign_checkpoint,
     verify_cosignature,
 )
-from accord.audit.witness import ADD_CHECKPOINT, format_add_checkpoint, witness_name
+from accord.audit.witness import ADD_CHECKPOINT, GOSSIP, format_add_checkpoint, witness_name
 from accord.demo.federation import LocalFederation, NodeSpec
 from accord.identity.models import Role
 
-from .helpers import RU, VN, ZA, db_path, query, start_all, wait_until
+from .helpers import RU, VN, ZA, Accord, db_path, query, snapshot, start_all, wait_until
 
 KE = NodeSpec("ke-odpp-ca", "Kenya ODPP", "KE", (Role.CENTRAL_AUTHORITY,), ("en", "sw"))
 SETTINGS = "checkpoint_interval = 1\nretry_base = 0.05\nretry_max = 0.5\n"
@@ -90,9 +90,11 @@ def _signer(federation: LocalFederation) -> NoteSigner:
     return NoteSigner(log_origin(KE.id), key)
 
 
-def _post(federation: LocalFederation, witness: NodeSpec, body: bytes) -> tuple[int, bytes]:
+def _post(
+    federation: LocalFederation, witness: NodeSpec, body: bytes, path: str = ADD_CHECKPOINT
+) -> tuple[int, bytes]:
     request = urllib.request.Request(  # noqa: S310 - loopback URL built by the test
-        federation.nodes[witness.id].url + ADD_CHECKPOINT, data=body, method="POST"
+        federation.nodes[witness.id].url + path, data=body, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
@@ -160,6 +162,44 @@ def test_split_view_shown_to_two_witnesses_is_caught(
     assert {_text(note) for note in kept} == {_text(shown_ru), _text(shown_za)}
     for note in kept:  # both carry KE's own signature: proof of its misbehaviour
         open_checkpoint(note, ke.verifier())
+    witness = RU if _alarms(federation, RU) else ZA
+    local = federation.nodes[witness.id]
+    accord = Accord(local.home, local.env["ACCORD_PASSPHRASE"])
+    (shown,) = accord.many(["audit", "alarms", "--dir", str(local.home)])
+    assert shown.code == 1, shown  # visible to the operator, and to scripts by the exit code
+    assert KE.id in shown.out
+    assert "split_view" in shown.out
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"", 404, "not_found"),
+        (b"not a note", 404, "not_found"),
+        (b"accord-audit/ke-odpp-ca\n5\nnot base64\n\n", 403, "checkpoint_untrusted"),
+        (b"x" * (65 * 1024), 413, "payload_too_large"),
+    ],
+    ids=["empty", "garbage", "unsigned", "oversized"],
+)
+def test_malformed_or_forged_gossip_is_refused_and_changes_nothing(
+    federation: LocalFederation, body: bytes, status: int, code: str
+) -> None:
+    database = db_path(federation.nodes[RU.id])
+    before = snapshot(database)
+    answer, raw = _post(federation, RU, body, GOSSIP)
+    assert (answer, json.loads(raw)["code"]) == (status, code)
+    assert snapshot(database) == before
+
+
+def test_gossip_signed_by_a_key_outside_the_directory_is_refused(
+    federation: LocalFederation,
+) -> None:
+    forger = NoteSigner(log_origin(KE.id), Ed25519PrivateKey.generate())
+    database = db_path(federation.nodes[RU.id])
+    before = snapshot(database)
+    answer, raw = _post(federation, RU, Fork.of("h", 5).note(forger, 5), GOSSIP)
+    assert (answer, json.loads(raw)["code"]) == (403, "checkpoint_untrusted")
+    assert snapshot(database) == before
 
 
 def _text(note: bytes) -> bytes:
