@@ -15,11 +15,13 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     ├── DirectoryError            participant cards and the signed federation directory
     ├── EnvelopeError             a message that must not be accepted (one subclass per attack)
     ├── DeliveryError             a peer could not be reached or answered wrongly
-    └── AuditError                the audit log, its proofs, checkpoints and witnesses
-        ├── ProofInvalid          an inclusion or consistency proof does not hold
-        ├── CheckpointInvalid     a checkpoint or signed note is malformed or badly signed
-        ├── SplitView             two checkpoints of one log contradict each other
-        └── LogCorrupted          stored records no longer match the signed checkpoints
+    ├── AuditError                the audit log, its proofs, checkpoints and witnesses
+    │   ├── ProofInvalid          an inclusion or consistency proof does not hold
+    │   ├── CheckpointInvalid     a checkpoint or signed note is malformed or badly signed
+    │   ├── SplitView             two checkpoints of one log contradict each other
+    │   └── LogCorrupted          stored records no longer match the signed checkpoints
+    └── EvidenceError             an evidence package that cannot be sealed, read or trusted
+        └── PackageTampered       a package's bytes, manifest or custody chain were altered
 """
 
 from __future__ import annotations
@@ -192,3 +194,15 @@ class SplitView(AuditError):
 class LogCorrupted(AuditError):
     code = "log_corrupted"
     http_status = 500
+
+
+# Evidence ----------------------------------------------------------------------------------
+
+
+class EvidenceError(AccordError):
+    code = "evidence_error"
+
+
+class PackageTampered(EvidenceError):
+    code = "package_tampered"
+    http_status = 422
