@@ -23,6 +23,8 @@ class Action(StrEnum):
     MESSAGE_ACKNOWLEDGED = "message.acknowledged"
     DIRECTORY_INSTALLED = "directory.installed"
     WITNESS_ALARM = "witness.alarm"
+    EVIDENCE_SEALED = "evidence.sealed"
+    EVIDENCE_EXTRACTED = "evidence.extracted"
 
 
 @dataclass(frozen=True)

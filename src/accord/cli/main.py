@@ -13,6 +13,7 @@ from accord.audit.cli import app as audit_app
 from accord.cli.common import report
 from accord.demo.cli import register as register_demo
 from accord.errors import AccordError
+from accord.evidence.cli import app as evidence_app
 from accord.federation.cli import register as register_federation
 from accord.identity.cli import app as directory_app
 from accord.node.cli import card_app
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(directory_app, name="directory")
 app.add_typer(card_app, name="card")
 app.add_typer(audit_app, name="audit")
+app.add_typer(evidence_app, name="evidence")
 register_node(app)
 register_federation(app)
 register_demo(app)

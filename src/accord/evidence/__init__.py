@@ -1,0 +1,1 @@
+"""Electronic evidence packages: sealing, verification, custody."""

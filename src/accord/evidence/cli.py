@@ -1,0 +1,266 @@
+"""``accord evidence``: seal, verify, extract, custody and CASE export of evidence packages."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+from accord.cli.common import (
+    DirOption,
+    console,
+    err_console,
+    opened_node,
+    print_table,
+    read_input,
+    write_output,
+)
+from accord.clock import to_rfc3339
+from accord.errors import EvidenceError, InputError
+from accord.evidence.age import identity_string
+from accord.evidence.case import case_json
+from accord.evidence.models import Acquisition
+from accord.evidence.package import Package
+from accord.evidence.seal import collect
+from accord.evidence.service import Evidence
+from accord.evidence.signing import KeyLookup, verify_chain, verify_manifest
+from accord.evidence.trust import from_cards, from_stewards, read_identity
+from accord.evidence.verify import Verified, extract, verify_package
+
+app = typer.Typer(help="Electronic evidence packages.", no_args_is_help=True)
+
+PackageArg = Annotated[Path, typer.Argument(help="The package folder.", show_default=False)]
+StewardsOption = Annotated[
+    Path | None,
+    typer.Option(help="Trust the package's directory if these stewards signed it."),
+]
+CardOption = Annotated[
+    list[Path] | None,
+    typer.Option("--card", help="Trust this participant card (repeat for each signer)."),
+]
+IdentityOption = Annotated[
+    Path | None,
+    typer.Option(help="Recipient key: an age identity file or a node's encryption.key.pem."),
+]
+
+
+@contextlib.contextmanager
+def _progress(total: int, what: str) -> Iterator[Progress]:
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+    with bar:
+        bar.add_task(what, total=total)
+        yield bar
+
+
+def _advance(bar: Progress) -> Callable[[int], None]:
+    task = bar.task_ids[0]
+    return lambda count: bar.advance(task, count)
+
+
+def _anchor(package: Package, stewards: Path | None, cards: list[Path] | None) -> KeyLookup:
+    if stewards is not None and cards:
+        raise InputError("pass --stewards or --card, not both")
+    if stewards is not None:
+        return from_stewards(package, read_input(stewards))
+    if cards:
+        return from_cards([read_input(card) for card in cards])
+    raise InputError(
+        "no trust anchor: a package cannot vouch for itself",
+        advice="Pass --stewards FILE (the federation's steward set) or --card FILE per signer.",
+    )
+
+
+def _total(package: Package, keys: KeyLookup) -> int:
+    return sum(f.ciphertext_size for f in verify_manifest(package.manifest_token(), keys).files)
+
+
+def _acquisition(
+    acquired_by: str, acquired_at: datetime, method: str, tool: str, source: str
+) -> Acquisition:
+    try:
+        return Acquisition(
+            acquired_by=acquired_by,
+            acquired_at=acquired_at if acquired_at.tzinfo else acquired_at.astimezone(),
+            method=method,
+            tool=tool,
+            source=source,
+        )
+    except ValidationError as exc:
+        raise InputError(f"acquisition metadata is invalid: {exc}") from exc
+
+
+@app.command("seal")
+def seal_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to seal.")],
+    case: Annotated[str, typer.Option(help="Case reference.")],
+    to: Annotated[str, typer.Option(help="Recipients: participants or groups, comma-separated.")],
+    out: Annotated[Path, typer.Option(help="Package folder to create.")],
+    acquired_by: Annotated[str, typer.Option(help="Who acquired the data.")],
+    acquired_at: Annotated[datetime, typer.Option(help="When (ISO 8601).")],
+    method: Annotated[str, typer.Option(help="How it was acquired.")],
+    tool: Annotated[str, typer.Option(help="With which tool (name and version).")],
+    source: Annotated[str, typer.Option(help="From which source or provider.")],
+    use_limitation: Annotated[
+        list[str] | None, typer.Option(help="A use limitation (UNCC Art. 36); repeatable.")
+    ] = None,
+    directory: DirOption = None,
+) -> None:
+    """Encrypt files to their recipients and this node, sign the manifest, start the custody."""
+    acquisition = _acquisition(acquired_by, acquired_at, method, tool, source)
+    sources = collect(paths)
+    with opened_node(directory) as node, _progress(sum(s.size for s in sources), "sealing") as bar:
+        manifest = Evidence(node).seal(
+            sources,
+            case=case,
+            to=[address.strip() for address in to.split(",") if address.strip()],
+            acquisition=acquisition,
+            use_limitations=tuple(use_limitation or ()),
+            out=out,
+            progress=_advance(bar),
+        )
+    size = sum(f.size for f in manifest.files)
+    console.print(
+        f"Sealed {len(manifest.files)} file(s), {size} bytes, as package {manifest.package_id} "
+        f"in {out}\nrecipients: {', '.join(manifest.recipients)}"
+    )
+
+
+def _print_verified(verified: Verified, package: Package) -> None:
+    manifest = verified.manifest
+    print_table(
+        f"Package {manifest.package_id} (case {manifest.case}), sealed by {manifest.sealed_by}",
+        ["file", "bytes", "sha256", "checked"],
+        [
+            (f.path, str(f.size), f.sha256, "plaintext" if verified.decrypted else "ciphertext")
+            for f in manifest.files
+        ],
+    )
+    console.print(f"{package.root}: signature, custody ({len(verified.custody)} records) OK")
+
+
+@app.command("verify")
+def verify_command(
+    package: PackageArg,
+    identity: IdentityOption = None,
+    stewards: StewardsOption = None,
+    card: CardOption = None,
+) -> None:
+    """Check a package offline: signature, custody, every chunk; every plaintext with a key."""
+    bundle = Package(package)
+    keys = _anchor(bundle, stewards, card)
+    key = read_identity(identity, _passphrase()) if identity else None
+    with _progress(_total(bundle, keys), "verifying") as bar:
+        verified = verify_package(bundle, keys, identity=key, progress=_advance(bar))
+    _print_verified(verified, bundle)
+
+
+@app.command("extract")
+def extract_command(
+    package: PackageArg,
+    out: Annotated[Path, typer.Option(help="Folder to create with the verified files.")],
+    identity: IdentityOption = None,
+    stewards: StewardsOption = None,
+    card: CardOption = None,
+    directory: DirOption = None,
+) -> None:
+    """Write the verified files. Without --identity, this node opens the package and records
+    the extraction in the custody chain and its audit log."""
+    bundle = Package(package)
+    if identity is None:
+        with opened_node(directory) as node:
+            service = Evidence(node)
+            with _progress(_total(bundle, service.keys()), "extracting") as bar:
+                verified = service.extract(bundle, out, _advance(bar))
+    else:
+        keys = _anchor(bundle, stewards, card)
+        key = read_identity(identity, _passphrase())
+        with _progress(_total(bundle, keys), "extracting") as bar:
+            verified = extract(bundle, keys, key, out, progress=_advance(bar))
+        err_console.print("note: extracted offline; no custody record was added")
+    _print_verified(verified, bundle)
+    console.print(f"Files written to {out}")
+
+
+@app.command("custody")
+def custody_command(
+    package: PackageArg, stewards: StewardsOption = None, card: CardOption = None
+) -> None:
+    """Print the chain of custody and verify every link and signature."""
+    bundle = Package(package)
+    keys = _anchor(bundle, stewards, card)
+    token = bundle.manifest_token()
+    records = verify_chain(token, verify_manifest(token, keys), bundle.custody_chain(), keys)
+    print_table(
+        f"Chain of custody of {records[0].package_id}",
+        ["#", "event", "by", "at", "details"],
+        [
+            (
+                str(r.seq),
+                r.event.value,
+                r.actor,
+                to_rfc3339(r.at),
+                "; ".join(f"{k}={v}" for k, v in r.details.items()),
+            )
+            for r in records
+        ],
+    )
+    console.print(f"{len(records)} records, each signed and linked to the one before: OK")
+
+
+@app.command("export-case")
+def export_case(
+    package: PackageArg,
+    out: Annotated[Path | None, typer.Option(help="File to write (default: print).")] = None,
+    stewards: StewardsOption = None,
+    card: CardOption = None,
+) -> None:
+    """Write the package's provenance as CASE/UCO JSON-LD (verified first)."""
+    bundle = Package(package)
+    keys = _anchor(bundle, stewards, card)
+    token = bundle.manifest_token()
+    manifest = verify_manifest(token, keys)
+    records = verify_chain(token, manifest, bundle.custody_chain(), keys)
+    document = case_json(manifest.as_json(), [r.as_json() for r in records])
+    if out is None:
+        typer.echo(document.decode(), nl=False)
+    else:
+        write_output(out, document)
+
+
+@app.command("identity")
+def identity_command(
+    out: Annotated[Path, typer.Option(help="File to create (readable by you only).")],
+    directory: DirOption = None,
+) -> None:
+    """Export this node's decryption key as an age identity file, for offline extraction.
+
+    Anyone holding the file can read every package sealed to this node: keep it offline.
+    """
+    with opened_node(directory) as node:
+        text = identity_string(node.keys.encryption)
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise EvidenceError(f"{out} already exists", advice="Choose a new file name.") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"# accord node decryption key (age X25519 identity)\n{text}\n")
+    console.print(f"Identity written to {out}; it decrypts every package sealed to this node.")
+
+
+def _passphrase() -> str | None:
+    return os.environ.get("ACCORD_PASSPHRASE")

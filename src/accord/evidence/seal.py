@@ -1,0 +1,212 @@
+"""Sealing: files of any size become a signed, encrypted package with its first custody records.
+
+Memory stays constant (a few 4 MiB buffers) whatever the size. The package appears only when
+every file is encrypted, hashed, signed and flushed; otherwise nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from accord.errors import EvidenceError
+from accord.evidence.age import Encryptor
+from accord.evidence.models import (
+    CHUNK_BYTES,
+    ENCRYPTION,
+    MANIFEST_TYPE,
+    MAX_FILES,
+    Acquisition,
+    Event,
+    Manifest,
+    SealedFile,
+)
+from accord.evidence.package import CUSTODY, DIRECTORY, MANIFEST, blob_name, building
+from accord.evidence.signing import next_record, sign_custody, sign_manifest
+from accord.evidence.streams import ChunkDigests, PlainDigest, blocks
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file to seal and the path it gets inside the package."""
+
+    path: Path
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class SealOrder:
+    """What the operator asks for: which files, for which case, to whom, acquired how."""
+
+    sources: tuple[Source, ...]
+    case: str
+    recipients: tuple[tuple[str, X25519PublicKey], ...]  # participant id, encryption key
+    acquisition: Acquisition
+    use_limitations: tuple[str, ...] = ()
+    total: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "total", sum(source.size for source in self.sources))
+
+
+@dataclass(frozen=True)
+class Sealer:
+    """The sealing node: who signs, under which directory."""
+
+    participant_id: str
+    signing_key: Ed25519PrivateKey
+    directory: bytes  # the signed federation directory, kept with the package
+
+
+def collect(paths: Sequence[Path]) -> tuple[Source, ...]:
+    """Every regular file under ``paths``, named relative to the folder that holds each path.
+
+    Symbolic links are refused rather than followed: evidence is sealed as found.
+    """
+    sources: list[Source] = []
+    for given in paths:
+        for path in _walk(given):
+            name = path.relative_to(given.parent).as_posix()
+            sources.append(Source(path, name, _stat_size(path)))
+    names = [source.name for source in sources]
+    if not sources:
+        raise EvidenceError("nothing to seal: no files found", advice="Name files or folders.")
+    if len(set(names)) != len(names):
+        raise EvidenceError("two inputs have the same name inside the package; rename one")
+    if len(sources) > MAX_FILES:
+        raise EvidenceError(f"over {MAX_FILES} files; seal them in several packages")
+    return tuple(sources)
+
+
+def _walk(path: Path) -> Iterator[Path]:
+    if path.is_symlink():
+        raise EvidenceError(f"{path} is a symbolic link; seal the file it points to instead")
+    if path.is_dir():
+        for child in sorted(path.iterdir()):
+            yield from _walk(child)
+    elif path.is_file():
+        yield path
+    else:
+        raise EvidenceError(f"{path} is not a regular file or folder (or does not exist)")
+
+
+def _stat_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise EvidenceError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def seal(
+    order: SealOrder,
+    sealer: Sealer,
+    *,
+    out: Path,
+    now: datetime,
+    package_id: str,
+    progress: Progress = lambda _: None,
+) -> Manifest:
+    """Write the package to ``out`` and return its manifest."""
+    keys = [key for _, key in order.recipients]
+    with building(out) as work, ThreadPoolExecutor(2, thread_name_prefix="accord-chunk") as pool:
+        files = tuple(
+            _seal_file(source, work, blob_name(number), keys, pool=pool, progress=progress)
+            for number, source in enumerate(order.sources, start=1)
+        )
+        manifest = Manifest(
+            type=MANIFEST_TYPE,
+            package_id=package_id,
+            case=order.case,
+            sealed_by=sealer.participant_id,
+            sealed_at=now,
+            recipients=tuple(participant for participant, _ in order.recipients),
+            acquisition=order.acquisition,
+            use_limitations=order.use_limitations,
+            encryption=ENCRYPTION,
+            chunk_bytes=CHUNK_BYTES,
+            files=files,
+        )
+        token = sign_manifest(manifest, sealer.signing_key)
+        (work / MANIFEST).write_bytes(token + b"\n")
+        (work / DIRECTORY).write_bytes(sealer.directory)
+        (work / CUSTODY).write_bytes(_first_records(token, manifest, sealer, now))
+    return manifest
+
+
+def _first_records(token: bytes, manifest: Manifest, sealer: Sealer, now: datetime) -> bytes:
+    acquisition = manifest.acquisition
+    details = acquisition.as_json()
+    del details["acquired_at"]
+    chain: list[bytes] = []
+    for event, at, extra in (
+        (Event.ACQUIRED, acquisition.acquired_at, details),
+        (
+            Event.SEALED,
+            now,
+            {"files": str(len(manifest.files)), "to": ",".join(manifest.recipients)},
+        ),
+    ):
+        record = next_record(
+            token, manifest, chain, event=event, actor=sealer.participant_id, at=at, details=extra
+        )
+        chain.append(sign_custody(record, sealer.signing_key))
+    return b"".join(line + b"\n" for line in chain)
+
+
+def _seal_file(
+    source: Source,
+    work: Path,
+    blob: str,
+    keys: list[X25519PublicKey],
+    *,
+    pool: ThreadPoolExecutor,
+    progress: Progress,
+) -> SealedFile:
+    plain = PlainDigest()
+    chunks = ChunkDigests(pool)
+    encryptor = Encryptor(keys)
+    size = 0
+    try:
+        with source.path.open("rb") as handle, (work / blob).open("wb") as sink:
+            sink.write(encryptor.header)
+            chunks.feed(encryptor.header)
+            for view in blocks(handle, plain.update):
+                size += len(view)
+                sealed = encryptor.update(view)
+                sink.write(sealed)
+                chunks.feed(sealed)
+                progress(len(view))
+            sealed = encryptor.finalize()
+            sink.write(sealed)
+            chunks.feed(sealed)
+            sink.flush()
+            os.fsync(sink.fileno())
+    except FileNotFoundError as exc:
+        raise EvidenceError(
+            f"{source.path} disappeared while it was being sealed; nothing was written",
+            advice="Make sure the evidence is not moved during sealing, then seal again.",
+        ) from exc
+    digest = plain.hexdigest()
+    if size != source.size or _stat_size(source.path) != size:
+        raise EvidenceError(
+            f"{source.path} changed size while it was being sealed; nothing was written",
+            advice="Seal a copy that nothing else is writing to.",
+        )
+    return SealedFile(
+        path=source.name,
+        size=size,
+        sha256=digest,
+        blob=blob,
+        ciphertext_size=chunks.size,
+        chunks=tuple(chunks.digests()),
+    )

@@ -1,0 +1,198 @@
+"""Offline verification and extraction: no node, no database, only the package and trust anchors.
+
+Without a key, anyone (a court clerk) can check the manifest signature, the chain of custody and
+every ciphertext chunk against its SHA-256. With a recipient's key, every file is also decrypted
+and its plaintext checked against the manifest. Every file and chunk is checked before the
+verdict, which names each one that failed and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from accord.errors import EvidenceError, FieldError, PackageTampered
+from accord.evidence.age import Decryptor
+from accord.evidence.models import CHUNK_BYTES, CustodyRecord, Manifest, SealedFile
+from accord.evidence.package import Package, building
+from accord.evidence.signing import KeyLookup, verify_chain, verify_manifest
+from accord.evidence.streams import PlainDigest, blocks, sha256_hex
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A package whose every check held."""
+
+    manifest: Manifest
+    custody: list[CustodyRecord]
+    decrypted: bool
+
+
+def verify_package(
+    package: Package,
+    keys: KeyLookup,
+    *,
+    identity: X25519PrivateKey | None = None,
+    progress: Progress = lambda _: None,
+) -> Verified:
+    """Check signature, custody and every chunk (and every plaintext, given ``identity``).
+
+    Raises PackageTampered listing every file or chunk that failed.
+    """
+    return _walk(package, keys, identity, None, progress)
+
+
+def extract(
+    package: Package,
+    keys: KeyLookup,
+    identity: X25519PrivateKey,
+    out: Path,
+    *,
+    progress: Progress = lambda _: None,
+) -> Verified:
+    """Write the verified files under ``out``; ``out`` appears only if every file verified."""
+    with building(out) as work:
+        return _walk(package, keys, identity, work, progress)
+
+
+def _walk(
+    package: Package,
+    keys: KeyLookup,
+    identity: X25519PrivateKey | None,
+    out: Path | None,
+    progress: Progress,
+) -> Verified:
+    token = package.manifest_token()
+    manifest = verify_manifest(token, keys)
+    custody = verify_chain(token, manifest, package.custody_chain(), keys)
+    problems: list[FieldError] = []
+    with ThreadPoolExecutor(2, thread_name_prefix="accord-verify") as pool:
+        for entry in manifest.files:
+            target = None if out is None else out / entry.path
+            problems += _check_file(package, entry, _Keyed.of(identity, target), pool, progress)
+    if problems:
+        raise PackageTampered(
+            f"{len(problems)} problem(s) in {package.root}: "
+            + "; ".join(f"{p.field}: {p.message}" for p in problems[:3]),
+            advice="Do not rely on the files named; ask the sender to send the package again.",
+            errors=problems,
+        )
+    return Verified(manifest, custody, decrypted=identity is not None)
+
+
+@dataclass
+class _Keyed:
+    """Decryption of one file: the plaintext digest, and the file it is written to if any."""
+
+    decryptor: Decryptor
+    plain: PlainDigest
+    target: Path | None
+    failure: str | None = None
+    size: int = 0
+
+    @classmethod
+    def of(cls, identity: X25519PrivateKey | None, target: Path | None) -> _Keyed | None:
+        return None if identity is None else cls(Decryptor(identity), PlainDigest(), target)
+
+    def feed(self, data: bytes | memoryview, sink: BinaryIO | None, *, final: bool) -> None:
+        if self.failure is not None:
+            return
+        try:
+            plain = self.decryptor.finalize() if final else self.decryptor.update(data)
+        except EvidenceError as exc:
+            self.failure = exc.message
+            return
+        self.size += len(plain)
+        self.plain.update(plain)
+        if sink is not None:
+            sink.write(plain)
+
+
+def _check_file(
+    package: Package,
+    entry: SealedFile,
+    keyed: _Keyed | None,
+    pool: ThreadPoolExecutor,
+    progress: Progress,
+) -> list[FieldError]:
+    path = package.blob(entry.blob)
+    try:
+        actual = path.stat().st_size
+    except FileNotFoundError:
+        return [FieldError(entry.path, "blob.missing", f"{entry.blob} is missing")]
+    if actual != entry.ciphertext_size:
+        change = "truncated" if actual < entry.ciphertext_size else "bytes were added"
+        message = f"{entry.blob} is {actual} bytes, the manifest says {entry.ciphertext_size}"
+        return [FieldError(entry.path, "blob.size", f"{message}: {change}")]
+    digests: list[Future[str]] = []
+    with path.open("rb") as handle, _sink(keyed) as sink:
+        for view in blocks(handle, lambda view: _hash(pool, digests, view)):
+            if keyed is not None:
+                keyed.feed(view, sink, final=False)
+            progress(len(view))
+        if keyed is not None:
+            keyed.feed(b"", sink, final=True)
+    return _chunk_problems(entry, [d.result() for d in digests]) + _plain_problems(entry, keyed)
+
+
+def _hash(pool: ThreadPoolExecutor, digests: list[Future[str]], view: memoryview) -> Future[str]:
+    future = pool.submit(sha256_hex, view)
+    digests.append(future)
+    return future
+
+
+@contextlib.contextmanager
+def _sink(keyed: _Keyed | None) -> Iterator[BinaryIO | None]:
+    if keyed is None or keyed.target is None:
+        yield None
+        return
+    keyed.target.parent.mkdir(parents=True, exist_ok=True)
+    with keyed.target.open("wb") as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _chunk_problems(entry: SealedFile, found: list[str]) -> list[FieldError]:
+    """Each chunk whose SHA-256 differs from the manifest's (swapped chunks show as two)."""
+    problems = []
+    for index, (expected, actual) in enumerate(zip(entry.chunks, found, strict=True)):
+        if expected != actual:
+            start = index * CHUNK_BYTES
+            end = min(start + CHUNK_BYTES, entry.ciphertext_size)
+            problems.append(
+                FieldError(
+                    entry.path,
+                    "chunk.sha256",
+                    f"chunk {index} ({entry.blob} bytes {start}..{end}) does not match its "
+                    "SHA-256 in the signed manifest",
+                )
+            )
+    return problems
+
+
+def _plain_problems(entry: SealedFile, keyed: _Keyed | None) -> list[FieldError]:
+    if keyed is None:
+        return []
+    digest = keyed.plain.hexdigest()
+    if keyed.failure is not None:
+        return [FieldError(entry.path, "decryption", keyed.failure)]
+    if keyed.size != entry.size or digest != entry.sha256:
+        return [
+            FieldError(
+                entry.path,
+                "plaintext.sha256",
+                f"decrypted file is {keyed.size} bytes with SHA-256 {digest[:16]}…, the manifest "
+                f"says {entry.size} bytes with {entry.sha256[:16]}…",
+            )
+        ]
+    return []
