@@ -23,38 +23,44 @@ def sha256_hex(data: bytes | bytearray | memoryview) -> str:
 
 
 class ChunkDigests:
-    """SHA-256 of each CHUNK_BYTES slice of a byte stream fed in pieces of any size."""
+    """SHA-256 of each CHUNK_BYTES slice of a byte stream fed in immutable pieces of any size,
+    hashed in order in its own thread without copying the pieces."""
 
-    def __init__(self, pool: ThreadPoolExecutor) -> None:
-        self._pool = pool
-        self._pending = bytearray()
-        self._futures: list[Future[str]] = []
+    IN_FLIGHT = 3  # pieces queued for hashing at most: memory stays bounded
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-chunks")
+        self._queued: list[Future[None]] = []
+        self._digests: list[str] = []
+        self._current = hashlib.sha256()
+        self._filled = 0
         self.size = 0
 
-    def feed(self, data: bytes | bytearray | memoryview) -> None:
+    def feed(self, data: bytes) -> None:
         self.size += len(data)
-        self._pending += data
-        if len(self._pending) >= CHUNK_BYTES:
-            whole = len(self._pending) - len(self._pending) % CHUNK_BYTES
-            view = bytes(self._pending[:whole])
-            del self._pending[:whole]
-            for start in range(0, whole, CHUNK_BYTES):
-                self._futures.append(
-                    self._pool.submit(sha256_hex, view[start : start + CHUNK_BYTES])
-                )
-            self._drain(keep=4)
+        self._queued.append(self._pool.submit(self._consume, data))
+        while len(self._queued) > self.IN_FLIGHT:
+            self._queued.pop(0).result()
+
+    def _consume(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            take = min(len(view), CHUNK_BYTES - self._filled)
+            self._current.update(view[:take])
+            self._filled += take
+            view = view[take:]
+            if self._filled == CHUNK_BYTES:
+                self._digests.append(self._current.hexdigest())
+                self._current, self._filled = hashlib.sha256(), 0
 
     def digests(self) -> list[str]:
         """Every chunk digest, in order (an empty stream is one empty chunk)."""
-        if self._pending or not self._futures:
-            self._futures.append(self._pool.submit(sha256_hex, bytes(self._pending)))
-            self._pending.clear()
-        return [future.result() for future in self._futures]
-
-    def _drain(self, keep: int) -> None:
-        # bound memory: wait for all but the newest ``keep`` chunks (results stay small)
-        for future in self._futures[:-keep]:
+        for future in self._queued:
             future.result()
+        self._pool.shutdown()
+        if self._filled or not self._digests:
+            self._digests.append(self._current.hexdigest())
+        return self._digests
 
 
 class PlainDigest:
