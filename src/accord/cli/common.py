@@ -11,7 +11,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from accord.clock import SystemClock
 from accord.config import Settings, load_settings
@@ -61,12 +63,13 @@ def opened_node(directory: Path | None) -> Iterator[Node]:
 
 def report(error: AccordError) -> None:
     """Print an AccordError for a person (-v / ACCORD_DEBUG adds the traceback)."""
-    err_console.print(f"[bold red]error:[/] {error.message}")
+    # messages quote user input (file names, ids): never read them as rich markup
+    err_console.print(f"[bold red]error:[/] {escape(error.message)}")
     for field in error.errors:
         article = f" ({field.article})" if field.article else ""
-        err_console.print(f"  - {field.field}: {field.message}{article}")
+        err_console.print(escape(f"  - {field.field}: {field.message}{article}"))
     if error.advice:
-        err_console.print(f"[yellow]what to do:[/] {error.advice}")
+        err_console.print(f"[yellow]what to do:[/] {escape(error.advice)}")
     if os.environ.get("ACCORD_DEBUG"):
         err_console.print_exception()
 
@@ -76,7 +79,7 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))  # cells are data, not rich markup
     console.print(table)
 
 

@@ -136,7 +136,8 @@ def seal_command(
     size = sum(f.size for f in manifest.files)
     console.print(
         f"Sealed {len(manifest.files)} file(s), {size} bytes, as package {manifest.package_id} "
-        f"in {out}\nrecipients: {', '.join(manifest.recipients)}"
+        f"in {out}\nrecipients: {', '.join(manifest.recipients)}",
+        markup=False,
     )
 
 
@@ -150,7 +151,9 @@ def _print_verified(verified: Verified, package: Package) -> None:
             for f in manifest.files
         ],
     )
-    console.print(f"{package.root}: signature, custody ({len(verified.custody)} records) OK")
+    console.print(
+        f"{package.root}: signature, custody ({len(verified.custody)} records) OK", markup=False
+    )
 
 
 @app.command("verify")
@@ -193,7 +196,7 @@ def extract_command(
             verified = extract(bundle, keys, key, out, progress=_advance(bar))
         err_console.print("note: extracted offline; no custody record was added")
     _print_verified(verified, bundle)
-    console.print(f"Files written to {out}")
+    console.print(f"Files written to {out}", markup=False)
 
 
 @app.command("custody")
@@ -259,7 +262,9 @@ def identity_command(
         raise EvidenceError(f"{out} already exists", advice="Choose a new file name.") from None
     with os.fdopen(fd, "w") as handle:
         handle.write(f"# accord node decryption key (age X25519 identity)\n{text}\n")
-    console.print(f"Identity written to {out}; it decrypts every package sealed to this node.")
+    console.print(
+        f"Identity written to {out}; it decrypts every package sealed to this node.", markup=False
+    )
 
 
 def _passphrase() -> str | None:

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from rich.markup import escape
 
 from accord.cli.common import DirOption, console, opened_node, print_table
 from accord.envelope.models import Kind, Priority
@@ -117,7 +118,7 @@ def show(
     with opened_node(directory) as node:
         shown = Mailbox(Federation(node)).open(message_id)
     routing = shown.opened.routing
-    console.print(f"[bold]{shown.opened.body.get('subject', '')}[/]")
+    console.print(f"[bold]{escape(str(shown.opened.body.get('subject', '')))}[/]")
     console.print(
         f"id {routing.message_id}  from {routing.sender}  to "
         f"{', '.join(routing.recipients)}  created {routing.created.isoformat()}"
