@@ -72,10 +72,11 @@ def _generate(path: Path, size: int) -> None:
 def _run(step: str, data: Path, work: Path) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, step, str(data), str(work)],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    assert done.returncode == 0, f"{step} failed:\n{done.stderr}"
     result: dict[str, float] = json.loads(done.stdout)
     return result
 

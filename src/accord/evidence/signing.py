@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc import jws
 from joserfc.errors import JoseError
+from joserfc.jws import JWSRegistry
 from pydantic import BaseModel, ValidationError
 
 from accord.errors import DirectoryError, EvidenceError, FieldError, PackageTampered
@@ -26,6 +27,12 @@ from accord.jose import SIG_ALG, b64url_decode, dump, json_object, okp
 MANIFEST_TYP = "accord-evidence-manifest+jws"
 CUSTODY_TYP = "accord-custody+jws"
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+# joserfc refuses payloads over 128,000 bytes by default; a manifest of a large package (one
+# 64-hex digest per 4 MiB chunk: 10 GiB is 2,560 digests) is bigger. The token's own size is
+# bounded by MAX_MANIFEST_BYTES before it gets here.
+_REGISTRY = JWSRegistry(algorithms=[SIG_ALG])
+_REGISTRY.max_payload_length = MAX_MANIFEST_BYTES
 
 KeyLookup = Callable[[str], Ed25519PublicKey]
 """The signing key of a participant id (a directory or a card); raises DirectoryError."""
@@ -113,7 +120,7 @@ def _claims(
             advice="Treat the package as forged, or verify with the directory it was sealed under.",
         ) from exc
     try:
-        jws.deserialize_compact(token, okp(key), algorithms=[SIG_ALG])
+        jws.deserialize_compact(token, okp(key), registry=_REGISTRY)
     except (JoseError, ValueError) as exc:
         raise PackageTampered(
             f"{what} is not signed by the key of {signer!r} in the directory: it was edited "

@@ -64,20 +64,26 @@ class ChunkDigests:
 
 
 class PlainDigest:
-    """SHA-256 of a stream, computed in its own thread in the order blocks were given."""
+    """SHA-256 of a stream, computed in its own thread in the order blocks were given; at most
+    IN_FLIGHT blocks wait for it, so a fast producer cannot pile plaintext up in memory."""
+
+    IN_FLIGHT = 3
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-sha256")
-        self._last: Future[None] | None = None
+        self._queued: list[Future[None]] = []
 
     def update(self, block: bytes | bytearray | memoryview) -> Future[None]:
-        self._last = self._pool.submit(self._hash.update, block)
-        return self._last
+        future = self._pool.submit(self._hash.update, block)
+        self._queued.append(future)
+        while len(self._queued) > self.IN_FLIGHT:
+            self._queued.pop(0).result()
+        return future
 
     def hexdigest(self) -> str:
-        if self._last is not None:
-            self._last.result()
+        for future in self._queued:
+            future.result()
         self._pool.shutdown()
         return self._hash.hexdigest()
 

@@ -327,3 +327,10 @@ def test_random_file_sets_round_trip(tmp_path: Path, files: dict[str, bytes]) ->
     package = make_package(work, files)
     extract(package, directory_keys, VN.encryption, work / "out")
     assert {name: (work / "out/evidence" / name).read_bytes() for name in files} == files
+
+
+def test_a_manifest_over_joserfcs_default_payload_limit_verifies(tmp_path: Path) -> None:
+    # 600 files make a manifest of about 200 kB, over joserfc's 128,000-byte default
+    package = make_package(tmp_path, {f"f{n:04d}": b"" for n in range(600)})
+    assert len(package.manifest_token()) > 128_000
+    assert len(verify_package(package, directory_keys).manifest.files) == 600
