@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from joserfc import jws
 
 from accord.errors import EvidenceError, PackageTampered, UnknownParticipant
 from accord.evidence import package as layout
@@ -24,7 +25,7 @@ from accord.evidence.package import Package
 from accord.evidence.seal import Sealer, SealOrder, collect, seal
 from accord.evidence.signing import next_record, sign_custody, sign_manifest, verify_manifest
 from accord.evidence.verify import extract, verify_package
-from accord.jose import b64url_decode, b64url_encode
+from accord.jose import b64url_decode, b64url_encode, okp
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 ACQUISITION = Acquisition(
@@ -334,3 +335,27 @@ def test_a_manifest_over_joserfcs_default_payload_limit_verifies(tmp_path: Path)
     package = make_package(tmp_path, {f"f{n:04d}": b"" for n in range(600)})
     assert len(package.manifest_token()) > 128_000
     assert len(verify_package(package, directory_keys).manifest.files) == 600
+
+
+def test_a_manifest_that_is_not_a_jws_is_refused(sealed: Package) -> None:
+    (sealed.root / layout.MANIFEST).write_bytes(b"not a manifest at all")
+    with pytest.raises(EvidenceError, match="manifest is not a compact JWS"):
+        verify_package(sealed, directory_keys)
+
+
+def test_a_signed_manifest_with_a_path_escaping_the_package_is_refused(sealed: Package) -> None:
+    # signed by the real sealer, so only the schema stands between the path and extraction
+    header, payload, _ = sealed.manifest_token().split(b".")
+    claims = json.loads(b64url_decode(payload.decode()))
+    claims["files"][0]["path"] = "../../etc/cron.d/evil"
+    token = jws.serialize_compact(
+        json.loads(b64url_decode(header.decode())),
+        json.dumps(claims).encode(),
+        okp(VN.signing),
+        algorithms=["Ed25519"],
+    )
+    (sealed.root / layout.MANIFEST).write_bytes(token.encode())
+    with pytest.raises(EvidenceError) as caught:
+        verify_package(sealed, directory_keys)
+    assert caught.value.errors[0].field == "files.0.path"
+    assert "relative path inside the package" in caught.value.errors[0].message
