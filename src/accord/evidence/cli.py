@@ -30,9 +30,9 @@ from accord.evidence.models import Acquisition
 from accord.evidence.package import Package
 from accord.evidence.seal import collect
 from accord.evidence.service import Evidence
-from accord.evidence.signing import KeyLookup, verify_chain, verify_manifest
+from accord.evidence.signing import KeyLookup
 from accord.evidence.trust import from_cards, from_stewards, read_identity
-from accord.evidence.verify import Verified, extract, verify_package
+from accord.evidence.verify import Verified, extract, read_custody, verify_package
 
 app = typer.Typer(help="Electronic evidence packages.", no_args_is_help=True)
 
@@ -83,10 +83,6 @@ def _anchor(package: Package, stewards: Path | None, cards: list[Path] | None) -
         "no trust anchor: a package cannot vouch for itself",
         advice="Pass --stewards FILE (the federation's steward set) or --card FILE per signer.",
     )
-
-
-def _total(package: Package, keys: KeyLookup) -> int:
-    return sum(f.ciphertext_size for f in verify_manifest(package.manifest_token(), keys).files)
 
 
 def _acquisition(
@@ -167,7 +163,7 @@ def verify_command(
     bundle = Package(package)
     keys = _anchor(bundle, stewards, card)
     key = read_identity(identity, _passphrase()) if identity else None
-    with _progress(_total(bundle, keys), "verifying") as bar:
+    with _progress(bundle.stored_bytes(), "verifying") as bar:
         verified = verify_package(bundle, keys, identity=key, progress=_advance(bar))
     _print_verified(verified, bundle)
 
@@ -187,12 +183,12 @@ def extract_command(
     if identity is None:
         with opened_node(directory) as node:
             service = Evidence(node)
-            with _progress(_total(bundle, service.keys()), "extracting") as bar:
+            with _progress(bundle.stored_bytes(), "extracting") as bar:
                 verified = service.extract(bundle, out, _advance(bar))
     else:
         keys = _anchor(bundle, stewards, card)
         key = read_identity(identity, _passphrase())
-        with _progress(_total(bundle, keys), "extracting") as bar:
+        with _progress(bundle.stored_bytes(), "extracting") as bar:
             verified = extract(bundle, keys, key, out, progress=_advance(bar))
         err_console.print("note: extracted offline; no custody record was added")
     _print_verified(verified, bundle)
@@ -206,8 +202,7 @@ def custody_command(
     """Print the chain of custody and verify every link and signature."""
     bundle = Package(package)
     keys = _anchor(bundle, stewards, card)
-    token = bundle.manifest_token()
-    records = verify_chain(token, verify_manifest(token, keys), bundle.custody_chain(), keys)
+    _, records = read_custody(bundle, keys)
     print_table(
         f"Chain of custody of {records[0].package_id}",
         ["#", "event", "by", "at", "details"],
@@ -235,9 +230,7 @@ def export_case(
     """Write the package's provenance as CASE/UCO JSON-LD (verified first)."""
     bundle = Package(package)
     keys = _anchor(bundle, stewards, card)
-    token = bundle.manifest_token()
-    manifest = verify_manifest(token, keys)
-    records = verify_chain(token, manifest, bundle.custody_chain(), keys)
+    manifest, records = read_custody(bundle, keys)
     document = case_json(manifest.as_json(), [r.as_json() for r in records])
     if out is None:
         typer.echo(document.decode(), nl=False)

@@ -46,6 +46,11 @@ class Package:
     def directory(self) -> bytes:
         return self._read(DIRECTORY, 16 * 1024 * 1024)
 
+    def stored_bytes(self) -> int:
+        """The size of every blob on disk (what a verification reads; for progress only)."""
+        folder = self.root / FILES
+        return sum(p.stat().st_size for p in folder.iterdir()) if folder.is_dir() else 0
+
     def blob(self, name: str) -> Path:
         return self.root / name
 

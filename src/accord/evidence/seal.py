@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -54,10 +54,6 @@ class SealOrder:
     recipients: tuple[tuple[str, X25519PublicKey], ...]  # participant id, encryption key
     acquisition: Acquisition
     use_limitations: tuple[str, ...] = ()
-    total: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "total", sum(source.size for source in self.sources))
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,13 @@ def extract(
         return _walk(package, keys, identity, work, progress)
 
 
+def read_custody(package: Package, keys: KeyLookup) -> tuple[Manifest, list[CustodyRecord]]:
+    """The verified manifest and chain of custody (no file is read)."""
+    token = package.manifest_token()
+    manifest = verify_manifest(token, keys)
+    return manifest, verify_chain(token, manifest, package.custody_chain(), keys)
+
+
 def _walk(
     package: Package,
     keys: KeyLookup,
@@ -71,9 +78,7 @@ def _walk(
     out: Path | None,
     progress: Progress,
 ) -> Verified:
-    token = package.manifest_token()
-    manifest = verify_manifest(token, keys)
-    custody = verify_chain(token, manifest, package.custody_chain(), keys)
+    manifest, custody = read_custody(package, keys)
     problems: list[FieldError] = []
     with ThreadPoolExecutor(2, thread_name_prefix="accord-verify") as pool:
         for entry in manifest.files:
