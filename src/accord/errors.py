@@ -21,7 +21,11 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     │   ├── SplitView             two checkpoints of one log contradict each other
     │   └── LogCorrupted          stored records no longer match the signed checkpoints
     └── EvidenceError             an evidence package that cannot be sealed, read or trusted
-        └── PackageTampered       a package's bytes, manifest or custody chain were altered
+        ├── PackageTampered       a package's bytes, manifest or custody chain were altered
+        ├── TransferRefused       a node will not take a package offered to it
+        ├── ChunkRejected         a transferred chunk does not match the signed manifest
+        ├── TransferIncomplete    completion or a chunk asked for out of order
+        └── InsufficientStorage   the receiving node has no room for the package
 """
 
 from __future__ import annotations
@@ -206,3 +210,29 @@ class EvidenceError(AccordError):
 class PackageTampered(EvidenceError):
     code = "package_tampered"
     http_status = 422
+
+
+class TransferRefused(EvidenceError):
+    """A receiving node will not take this package (not a recipient, conflicting offer)."""
+
+    code = "evidence_transfer_refused"
+    http_status = 409
+
+
+class ChunkRejected(EvidenceError):
+    """A chunk whose bytes are not the ones the signed manifest names: it is not kept."""
+
+    code = "evidence_chunk_rejected"
+    http_status = 422
+
+
+class TransferIncomplete(EvidenceError):
+    """Completion asked for before every chunk is held, or a chunk before the offer."""
+
+    code = "evidence_transfer_incomplete"
+    http_status = 409
+
+
+class InsufficientStorage(EvidenceError):
+    code = "insufficient_storage"
+    http_status = 507  # RFC 4918 §11.5

@@ -148,6 +148,7 @@ class Link(enum.Enum):
     DROP = "drop"  # live connections are reset, new ones reset as soon as accepted
     STALL = "stall"  # connections are accepted, bytes are held (and released on recovery)
     LOSE_REPLIES = "lose-replies"  # requests reach the receiver, its answers are discarded
+    CORRUPT_ONCE = "corrupt-once"  # one byte of the next request body is flipped, then forward
 
 
 class LinkProxy:
@@ -163,6 +164,8 @@ class LinkProxy:
         self.held = 0  # bytes read from one side and held back by a stall
         self.lost = 0  # reply bytes discarded
         self.requests = 0  # HTTP requests that reached the receiver
+        self.puts = 0  # of which PUT requests (evidence chunks)
+        self.corrupted = 0
         self.replies = 0  # HTTP answers the receiver gave (delivered to the sender or not)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="link-proxy")
@@ -278,8 +281,13 @@ class LinkProxy:
                 if reply and self.mode is Link.LOSE_REPLIES:
                     self.lost += len(data)
                     continue
-                if not reply and data.startswith(b"POST "):
+                if not reply and data.startswith((b"POST ", b"PUT ")):
                     self.requests += 1
+                    self.puts += data.startswith(b"PUT ")
+                elif not reply and self.mode is Link.CORRUPT_ONCE:
+                    data = data[:-1] + bytes([data[-1] ^ 0x01])
+                    self.corrupted += 1
+                    self.mode = Link.FORWARD
                 sink.write(data)
                 await sink.drain()
             # A sender that gave up closes its side; the receiver still gets and answers what

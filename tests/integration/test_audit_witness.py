@@ -185,10 +185,10 @@ def test_malformed_or_forged_gossip_is_refused_and_changes_nothing(
     federation: LocalFederation, body: bytes, status: int, code: str
 ) -> None:
     database = db_path(federation.nodes[RU.id])
-    before = snapshot(database)
+    before = _witness_state(database)
     answer, raw = _post(federation, RU, body, GOSSIP)
     assert (answer, json.loads(raw)["code"]) == (status, code)
-    assert snapshot(database) == before
+    assert _witness_state(database) == before
 
 
 def test_gossip_signed_by_a_key_outside_the_directory_is_refused(
@@ -196,10 +196,18 @@ def test_gossip_signed_by_a_key_outside_the_directory_is_refused(
 ) -> None:
     forger = NoteSigner(log_origin(KE.id), Ed25519PrivateKey.generate())
     database = db_path(federation.nodes[RU.id])
-    before = snapshot(database)
+    before = _witness_state(database)
     answer, raw = _post(federation, RU, Fork.of("h", 5).note(forger, 5), GOSSIP)
     assert (answer, json.loads(raw)["code"]) == (403, "checkpoint_untrusted")
-    assert snapshot(database) == before
+    assert _witness_state(database) == before
+
+
+def _witness_state(database: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table but RU's own checkpoints and their cosignatures, which RU's publisher
+    refreshes every second (checkpoint_interval = 1) whatever the test sends."""
+    state = snapshot(database)
+    del state["audit_checkpoints"], state["audit_cosignatures"]
+    return state
 
 
 def _text(note: bytes) -> bytes:

@@ -28,8 +28,7 @@ from accord.audit.witness import (
 )
 from accord.audit.witnessing import Witnessing
 from accord.errors import AccordError
-from accord.federation.auth import AUTH_HEADER, verify_request
-from accord.federation.http import read_limited
+from accord.federation.http import authenticated, read_limited
 from accord.federation.service import Federation
 
 AUDIT_PREFIX = "/audit/v1"
@@ -66,16 +65,7 @@ def install_audit_routes(app: FastAPI, federation: Federation, witnessing: Witne
         return {"status": "consistent"}
 
     def asker(request: Request) -> str:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return verify_request(
-            request.headers.get(AUTH_HEADER),
-            audience=node.id,
-            method=request.method,
-            target=target,
-            directory=federation.directory(),
-            now=node.clock.now(),
-            window=node.settings.clock_skew,
-        )
+        return authenticated(request, federation)
 
     @app.get(f"{AUDIT_PREFIX}/checkpoint")
     async def checkpoint(request: Request) -> dict[str, Any]:

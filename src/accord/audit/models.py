@@ -25,6 +25,9 @@ class Action(StrEnum):
     WITNESS_ALARM = "witness.alarm"
     EVIDENCE_SEALED = "evidence.sealed"
     EVIDENCE_EXTRACTED = "evidence.extracted"
+    EVIDENCE_SENT = "evidence.sent"
+    EVIDENCE_RECEIVED = "evidence.received"
+    EVIDENCE_DELIVERED = "evidence.delivered"  # the recipient's package receipt is stored
 
 
 @dataclass(frozen=True)

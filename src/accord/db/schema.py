@@ -151,3 +151,49 @@ audit_alarms = Table(
     Column("evidence", Text, nullable=False),  # JSON: the contradicting signed notes
     Column("raised_at", Float, nullable=False),
 )
+
+# Evidence packages this node sends: one row per (package, recipient), driven by the courier.
+evidence_outbound = Table(
+    "evidence_outbound",
+    metadata,
+    Column("package_id", String(64), primary_key=True),
+    Column("recipient", String(64), primary_key=True),
+    Column("path", Text, nullable=False),  # the package folder on this node
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("offer", LargeBinary, nullable=False),  # the Offer JSON, fixed when sending began
+    Column("state", String(16), nullable=False),
+    Column("chunks_total", Integer, nullable=False),
+    Column("chunks_confirmed", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_error", Text),
+    Column("receipt", Text),  # the recipient's signed package receipt
+    Column("created_at", Float, nullable=False),
+    Column("progress_at", Float, nullable=False),  # the last time a chunk was confirmed
+    Column("updated_at", Float, nullable=False),
+    Index("ix_evidence_outbound_due", "state", "next_attempt_at"),
+)
+
+# Evidence packages offered to this node, and the chunks it holds durably.
+evidence_inbound = Table(
+    "evidence_inbound",
+    metadata,
+    Column("package_id", String(64), primary_key=True),
+    Column("sender", String(64), nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("custody", Text, nullable=False),  # the offered chain, one compact JWS per line
+    Column("state", String(16), nullable=False),
+    Column("chunks_total", Integer, nullable=False),
+    Column("bytes_total", Integer, nullable=False),
+    Column("offered_at", Float, nullable=False),
+    Column("completed_at", Float),
+    Column("receipt", Text),
+)
+
+evidence_chunks = Table(
+    "evidence_chunks",
+    metadata,
+    Column("package_id", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
+)

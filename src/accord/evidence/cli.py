@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -236,6 +237,55 @@ def export_case(
         typer.echo(document.decode(), nl=False)
     else:
         write_output(out, document)
+
+
+@app.command("send")
+def send_command(
+    package: PackageArg,
+    to: Annotated[
+        str | None,
+        typer.Option(help="Recipients, comma-separated (default: every recipient sealed for)."),
+    ] = None,
+    directory: DirOption = None,
+) -> None:
+    """Record the sending in the custody chain and queue the transfer; the running node
+    (`accord serve`) sends the chunks, resumes after interruptions and stores each receipt."""
+    addresses = [a.strip() for a in (to or "").split(",") if a.strip()]
+    with opened_node(directory) as node:
+        recipients = Evidence(node).send(Package(package), addresses)
+    console.print(
+        f"queued {package} to {', '.join(recipients)}; follow it with `accord evidence transfers`",
+        markup=False,
+    )
+
+
+@app.command("transfers")
+def transfers_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, with receipts.")] = False,
+    directory: DirOption = None,
+) -> None:
+    """Packages sent and received by this node: state, chunks held by the receiver, receipt."""
+    with opened_node(directory) as node:
+        rows = Evidence(node).transfers()
+    if as_json:
+        typer.echo(json.dumps([r.as_json() for r in rows], indent=2, ensure_ascii=False))
+        return
+    print_table(
+        "Evidence transfers",
+        ["", "package", "with", "state", "chunks", "updated", "detail"],
+        [
+            (
+                "to" if r.direction == "out" else "from",
+                r.package_id,
+                r.peer,
+                r.state,
+                f"{r.chunks_held}/{r.chunks_total}",
+                to_rfc3339(datetime.fromtimestamp(r.updated_at, UTC)),
+                r.detail,
+            )
+            for r in rows
+        ],
+    )
 
 
 @app.command("identity")

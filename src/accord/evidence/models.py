@@ -21,6 +21,7 @@ CUSTODY_TYPE = "accord-custody/v1"
 ENCRYPTION = "age-v1"  # https://age-encryption.org/v1, X25519 recipients (ADR 0007)
 CHUNK_BYTES = 4 * 1024 * 1024
 HEX64 = r"^[0-9a-f]{64}$"
+PACKAGE_ID = r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$"  # also a folder name on a receiving node
 MAX_FILES = 100_000
 
 
@@ -36,6 +37,11 @@ def _timestamp(value: Any) -> datetime:
     return from_rfc3339(value)
 
 
+def timestamp_field(name: str) -> Any:
+    """A validator reading ``name`` from an RFC 3339 string (as signed) or a datetime."""
+    return field_validator(name, mode="before")(_timestamp)
+
+
 class Acquisition(Strict):
     """Who acquired the data, when, how, with which tool, from which source or provider."""
 
@@ -45,7 +51,7 @@ class Acquisition(Strict):
     tool: str = Field(min_length=1, max_length=200)
     source: str = Field(min_length=1, max_length=500)
 
-    _at = field_validator("acquired_at", mode="before")(_timestamp)
+    _at = timestamp_field("acquired_at")
 
     def as_json(self) -> dict[str, str]:
         return self.model_dump(mode="json") | {"acquired_at": to_rfc3339(self.acquired_at)}
@@ -87,7 +93,7 @@ class Manifest(Strict):
     """The signed description of a package (what the sealing node vouches for)."""
 
     type: str = Field(pattern=f"^{MANIFEST_TYPE}$")
-    package_id: str = Field(min_length=1, max_length=64)
+    package_id: str = Field(pattern=PACKAGE_ID)
     case: str = Field(min_length=1, max_length=200)
     sealed_by: str
     sealed_at: datetime
@@ -98,7 +104,7 @@ class Manifest(Strict):
     chunk_bytes: int = Field(ge=CHUNK_BYTES, le=CHUNK_BYTES)
     files: tuple[SealedFile, ...] = Field(max_length=MAX_FILES)
 
-    _at = field_validator("sealed_at", mode="before")(_timestamp)
+    _at = timestamp_field("sealed_at")
 
     @model_validator(mode="after")
     def _unique(self) -> Manifest:
@@ -145,7 +151,7 @@ class CustodyRecord(Strict):
     prev: str = Field(pattern=HEX64)
     details: dict[str, str] = Field(default_factory=dict)
 
-    _at = field_validator("at", mode="before")(_timestamp)
+    _at = timestamp_field("at")
 
     def as_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json") | {"at": to_rfc3339(self.at)}

@@ -6,21 +6,45 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from accord.audit.log import record
 from accord.audit.models import Action
 from accord.audit.models import Event as AuditEvent
+from accord.db.schema import evidence_chunks, evidence_inbound, evidence_outbound
 from accord.envelope.models import new_message_id
+from accord.errors import FieldError, InputError
+from accord.evidence.courier import queue_transfers
+from accord.evidence.inbound import COMPLETE, Inbound
 from accord.evidence.models import Acquisition, Event, Manifest
 from accord.evidence.package import Package
 from accord.evidence.seal import Progress, Sealer, SealOrder, Source, seal
 from accord.evidence.signing import KeyLookup, next_record, sign_custody
-from accord.evidence.verify import Verified, extract
+from accord.evidence.transfer import Offer, Plan
+from accord.evidence.verify import Verified, extract, read_custody
 from accord.federation.service import Federation
 from accord.node.home import Node
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One package on its way out (to ``peer``) or in (from ``peer``)."""
+
+    direction: str
+    package_id: str
+    peer: str
+    state: str
+    chunks_held: int
+    chunks_total: int
+    updated_at: float
+    detail: str  # the last error, or where a received package is
+    receipt: str | None
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
 
 
 class Evidence:
@@ -69,6 +93,101 @@ class Evidence:
             raise
         return manifest
 
+    def send(self, package: Package, to: Sequence[str]) -> tuple[str, ...]:
+        """Record the sending (custody and audit, both or neither) and queue the transfer to
+        each recipient; the running node's courier moves the chunks. Returns the recipients."""
+        node, directory = self.node, self._federation.directory()
+        token = package.manifest_token()
+        manifest, _ = read_custody(package, directory.signing_key)
+        chain = package.custody_chain()
+        named = [p.id for a in to for p in directory.resolve(a) if p.id != node.id]
+        default = [r for r in manifest.recipients if r != node.id]
+        recipients = tuple(dict.fromkeys(named if to else default))
+        _check_recipients(manifest, recipients, node.id)
+        now = node.clock.now()
+        step = next_record(
+            token,
+            manifest,
+            chain,
+            event=Event.SENT,
+            actor=node.id,
+            at=now,
+            details={"to": ",".join(recipients)},
+        )
+        signed = sign_custody(step, node.keys.signing)
+        offer = Offer(token, (*chain, signed), package.directory())
+        plan = Plan.of(manifest)
+        length = package.append_custody(signed)
+        event = AuditEvent(
+            node.id,
+            Action.EVIDENCE_SENT,
+            manifest.package_id,
+            hashlib.sha256(signed).hexdigest(),
+            (node.id, *recipients),
+        )
+
+        def job(connection: Connection) -> None:
+            queue_transfers(
+                connection,
+                path=package.root.resolve(),
+                manifest=manifest,
+                token=token,
+                offer=offer,
+                plan=plan,
+                recipients=recipients,
+                now=now,
+            )
+            record(connection, [event], now)
+
+        try:
+            node.writer.run(job)
+        except BaseException:
+            package.truncate_custody(length)
+            raise
+        return recipients
+
+    def transfers(self) -> list[Transfer]:
+        """Packages this node sends and receives, newest first."""
+        inbound = Inbound(self._federation)
+        with self.node.read_engine.connect() as connection:
+            sent = connection.execute(
+                select(evidence_outbound).order_by(evidence_outbound.c.created_at.desc())
+            ).all()
+            received = connection.execute(
+                select(evidence_inbound).order_by(evidence_inbound.c.offered_at.desc())
+            ).all()
+            counts = select(evidence_chunks.c.package_id, func.count()).group_by(
+                evidence_chunks.c.package_id
+            )
+            held = {str(pid): int(n) for pid, n in connection.execute(counts)}
+        return [
+            Transfer(
+                "out",
+                r.package_id,
+                r.recipient,
+                r.state,
+                r.chunks_confirmed,
+                r.chunks_total,
+                r.updated_at,
+                r.last_error or "",
+                r.receipt,
+            )
+            for r in sent
+        ] + [
+            Transfer(
+                "in",
+                r.package_id,
+                r.sender,
+                r.state,
+                r.chunks_total if r.state == COMPLETE else held.get(r.package_id, 0),
+                r.chunks_total,
+                r.completed_at or r.offered_at,
+                str(inbound.received(r.package_id) if r.state == COMPLETE else ""),
+                r.receipt,
+            )
+            for r in received
+        ]
+
     def extract(self, package: Package, out: Path, progress: Progress) -> Verified:
         """Verify and decrypt with this node's key, then add the ``extracted`` custody record
         and its audit record (both or neither)."""
@@ -107,3 +226,23 @@ class Evidence:
 
 def _record(connection: Connection, event: AuditEvent, node: Node) -> None:
     record(connection, [event], node.clock.now())
+
+
+def _check_recipients(manifest: Manifest, recipients: tuple[str, ...], me: str) -> None:
+    problems = [
+        FieldError(
+            "to",
+            "recipient.sealed",
+            f"{pid} is not a recipient of package {manifest.package_id}: its files are not "
+            "encrypted to them",
+        )
+        for pid in recipients
+        if pid not in manifest.recipients or pid == me
+    ]
+    if not recipients or problems:
+        raise InputError(
+            f"package {manifest.package_id} cannot be sent to {', '.join(recipients) or 'nobody'}",
+            advice="Send to the participants it was sealed for (see `accord evidence custody`),"
+            " or seal it again for others.",
+            errors=problems or [FieldError("to", "required", "names no other recipient")],
+        )

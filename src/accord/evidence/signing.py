@@ -44,18 +44,18 @@ def digest(signed: bytes) -> str:
     return hashlib.sha256(signed).hexdigest()
 
 
-def _sign(payload: dict[str, Any], typ: str, signer: str, key: Ed25519PrivateKey) -> bytes:
+def sign_claims(payload: dict[str, Any], typ: str, signer: str, key: Ed25519PrivateKey) -> bytes:
     header = {"alg": SIG_ALG, "kid": signing_kid(signer), "typ": typ}
     token = jws.serialize_compact(header, dump(payload), okp(key), algorithms=[SIG_ALG])
     return token.encode("ascii")
 
 
 def sign_manifest(manifest: Manifest, key: Ed25519PrivateKey) -> bytes:
-    return _sign(manifest.as_json(), MANIFEST_TYP, manifest.sealed_by, key)
+    return sign_claims(manifest.as_json(), MANIFEST_TYP, manifest.sealed_by, key)
 
 
 def sign_custody(record: CustodyRecord, key: Ed25519PrivateKey) -> bytes:
-    return _sign(record.as_json(), CUSTODY_TYP, record.actor, key)
+    return sign_claims(record.as_json(), CUSTODY_TYP, record.actor, key)
 
 
 def next_record(
@@ -81,7 +81,7 @@ def next_record(
     )
 
 
-def _claims(
+def read_signed(
     token: bytes,
     what: str,
     *,
@@ -134,7 +134,7 @@ def verify_manifest(token: bytes, keys: KeyLookup) -> Manifest:
     """The manifest, once its signature by the sealing participant's directory key holds."""
     if len(token) > MAX_MANIFEST_BYTES:
         raise EvidenceError(f"manifest is over {MAX_MANIFEST_BYTES} bytes")
-    return _claims(
+    return read_signed(
         token,
         "manifest",
         model=Manifest,
@@ -157,7 +157,7 @@ def verify_chain(
     previous = manifest_token
     for seq, token in enumerate(chain):
         what = f"custody record {seq}"
-        record = _claims(
+        record = read_signed(
             token,
             what,
             model=CustodyRecord,

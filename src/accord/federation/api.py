@@ -25,6 +25,8 @@ from accord.audit.api import install_audit_routes, publish_checkpoints
 from accord.audit.witnessing import Witnessing
 from accord.envelope.receipt import REFUSAL_HEADER, sign_refusal
 from accord.errors import AccordError, FieldError
+from accord.evidence.api import install_evidence_routes
+from accord.evidence.courier import Courier
 from accord.federation.http import read_limited
 from accord.federation.outbox import Outbox
 from accord.federation.service import Federation
@@ -58,7 +60,8 @@ def _field(error: FieldError) -> dict[str, Any]:
 
 
 def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
-    """The node's ASGI app; with ``outbox``, the worker runs for the app's lifetime."""
+    """The node's ASGI app; with ``outbox``, it and the evidence courier run for the app's
+    lifetime."""
     settings = federation.node.settings
     transport = HttpTransport(settings.request_timeout, 8)
     witnessing = Witnessing(federation, transport)
@@ -66,9 +69,11 @@ def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        await asyncio.to_thread(inbound.recover)
         workers = [asyncio.create_task(publish_checkpoints(witnessing, stop))]
         if outbox is not None:
             workers.append(asyncio.create_task(outbox.run(stop)))
+            workers.append(asyncio.create_task(Courier(federation, transport).run(stop)))
         try:
             yield
         finally:
@@ -79,6 +84,7 @@ def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
     app = FastAPI(title="Accord node", version=__version__, lifespan=lifespan)
     _install_error_handlers(app, federation)
     install_audit_routes(app, federation, witnessing)
+    inbound = install_evidence_routes(app, federation)
     node = federation.node
 
     @app.post(MESSAGES_PATH, status_code=202)

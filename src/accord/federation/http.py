@@ -1,4 +1,4 @@
-"""Reading request bodies with a limit, shared by every route that takes one."""
+"""What every route shares: reading bodies with a limit, and knowing who signed a request."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import hashlib
 from fastapi import Request
 
 from accord.errors import PayloadTooLarge
+from accord.federation.auth import AUTH_HEADER, verify_request
+from accord.federation.service import Federation
 
 ENVELOPE_ADVICE = "Send large files as an evidence package."
 
@@ -29,3 +31,18 @@ async def read_limited(
             )
     request.state.request_sha256 = hashlib.sha256(body).hexdigest()
     return bytes(body)
+
+
+def authenticated(request: Request, federation: Federation) -> str:
+    """The participant who signed this request for this node (``accord-auth``)."""
+    node = federation.node
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return verify_request(
+        request.headers.get(AUTH_HEADER),
+        audience=node.id,
+        method=request.method,
+        target=target,
+        directory=federation.directory(),
+        now=node.clock.now(),
+        window=node.settings.clock_skew,
+    )

@@ -17,6 +17,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, Update, and_, select, update
 
 from accord.audit.log import record
 from accord.audit.models import Action, Event
+from accord.config import Settings
 from accord.db.schema import deliveries, outgoing
 from accord.envelope.receipt import verify_receipt, verify_refusal
 from accord.errors import AccordError, ReceiptInvalid
@@ -197,7 +199,7 @@ class Outbox:
     def _accepted(self, item: Claimed, response: PeerResponse, key: Ed25519PublicKey) -> Outcome:
         try:
             receipt = verify_receipt(
-                str(_json(response.body).get("receipt")),
+                str(json_answer(response.body).get("receipt")),
                 message_id=item.message_id,
                 sha256=item.sha256,
                 receiver=item.recipient,
@@ -208,7 +210,7 @@ class Outbox:
         return _delivered(item, receipt.token, self._now())
 
     def _refused(self, item: Claimed, response: PeerResponse, key: Ed25519PublicKey) -> Outcome:
-        error = _json(response.body)
+        error = json_answer(response.body)
         code, message = str(error.get("code", "")), str(error.get("message", ""))
         reason = f"HTTP {response.status} {code}: {message}".strip()
         if response.status in RETRYABLE_STATUS or code in RETRYABLE_CODES:
@@ -223,8 +225,7 @@ class Outbox:
 
     def _retry(self, item: Claimed, reason: str) -> Outcome:
         settings, now = self._node.settings, self._now()
-        ceiling = min(settings.retry_max, settings.retry_base * 2 ** (item.attempts - 1))
-        at = now + self._rng() * ceiling
+        at = now + backoff(settings, item.attempts, self._rng)
         if at > item.created_at + settings.delivery_timeout:
             return _failed(item, _timeout_reason(settings.delivery_timeout, reason), now)
         log.info("delivery retry", message_id=item.message_id, to=item.recipient, reason=reason)
@@ -245,6 +246,11 @@ class Outbox:
 
     def _now(self) -> float:
         return self._node.clock.now().timestamp()
+
+
+def backoff(settings: Settings, attempts: int, rng: Callable[[], float]) -> float:
+    """Seconds to wait after the ``attempts``-th failed attempt: exponential, full jitter."""
+    return rng() * min(settings.retry_max, settings.retry_base * 2.0 ** (attempts - 1))
 
 
 def _check_refusal(response: PeerResponse, item: Claimed, key: Ed25519PublicKey) -> None:
@@ -347,7 +353,8 @@ def _timeout_reason(timeout: float, last: str | None) -> str:
     return f"no valid receipt within {timeout:.0f} s of creation; last error: {last or 'none'}"
 
 
-def _json(body: bytes) -> dict[str, object]:
+def json_answer(body: bytes) -> dict[str, Any]:
+    """A peer's JSON object answer, or an empty one for anything else."""
     try:
         value = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):

@@ -32,6 +32,18 @@ class PeerTransport(Protocol):
     async def close(self) -> None: ...
 
 
+class PeerRequests(Protocol):
+    """Any request to a peer (evidence transfer); ``HttpTransport`` is the real one."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> PeerResponse: ...
+
+
 class HttpTransport:
     """One connection pool per node; create and use it inside the running event loop."""
 

@@ -1,0 +1,393 @@
+"""The receiving side of a package transfer (see :mod:`accord.evidence.transfer`).
+
+A package offered to this node is built in ``evidence/incoming/ID`` and moved to
+``evidence/received/ID`` once complete. Each chunk is checked against the signed manifest,
+written and flushed before the database says it is held, so what the sender is told is held
+survives a crash; a chunk written but not yet recorded is simply asked for again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Row, delete, insert, select, update
+
+from accord.audit.log import record
+from accord.audit.models import Action, Event
+from accord.db.schema import evidence_chunks, evidence_inbound
+from accord.errors import (
+    ChunkRejected,
+    FieldError,
+    InsufficientStorage,
+    TransferIncomplete,
+    TransferRefused,
+)
+from accord.evidence.models import CustodyRecord, Manifest
+from accord.evidence.models import Event as Custody
+from accord.evidence.package import (
+    CUSTODY,
+    DIRECTORY,
+    FILES,
+    MANIFEST,
+    Package,
+    fsync_dir,
+    sync_tree,
+)
+from accord.evidence.signing import digest, next_record, sign_custody, verify_chain
+from accord.evidence.signing import verify_manifest as read_manifest
+from accord.evidence.transfer import (
+    RECEIPT_TYPE,
+    Offer,
+    PackageReceipt,
+    Plan,
+    ranges,
+    sign_receipt,
+)
+from accord.federation.service import Federation
+
+log = structlog.get_logger("accord.evidence")
+RECEIVING, COMPLETE = "receiving", "complete"
+SPARE_BYTES = 256 * 1024 * 1024  # kept free beyond an offered package
+
+
+@dataclass(frozen=True)
+class Held:
+    """A package this node is receiving: its verified manifest and its chunks."""
+
+    manifest: Manifest
+    plan: Plan
+
+
+class Inbound:
+    def __init__(self, federation: Federation) -> None:
+        self._federation = federation
+        self.node = federation.node
+        self.root = self.node.home / "evidence"
+        # Offers and completions one at a time: each rewrites files of the package folder.
+        self._lock = threading.Lock()
+        self._held: dict[str, Held] = {}
+
+    def incoming(self, package_id: str) -> Path:
+        return self.root / "incoming" / package_id
+
+    def received(self, package_id: str) -> Path:
+        return self.root / "received" / package_id
+
+    # Offer -----------------------------------------------------------------------------------
+
+    def offer(self, sender: str, package_id: str, body: bytes) -> dict[str, Any]:
+        """Check an offer and prepare to receive it; idempotent for the same offer."""
+        offer = Offer.from_json(body)
+        keys = self._federation.directory().signing_key
+        manifest = read_manifest(offer.manifest, keys)
+        chain = verify_chain(offer.manifest, manifest, offer.custody, keys)
+        self._check_offer(sender, package_id, manifest, chain)
+        manifest_sha256 = digest(offer.manifest)
+        with self._lock:
+            row = self._row(package_id)
+            if row is None:
+                plan = Plan.of(manifest)
+                self._prepare(offer, manifest, plan)
+                row = self.node.writer.run(
+                    self._insert_job(sender, package_id, manifest_sha256, offer, plan)
+                )
+            if row.sender != sender or row.manifest_sha256 != manifest_sha256:
+                raise TransferRefused(
+                    f"package {package_id} was already offered by {row.sender} with another "
+                    "manifest",
+                    advice="A package id names one sealed package; seal a new package instead.",
+                )
+            return self.status(row)
+
+    def _check_offer(
+        self, sender: str, package_id: str, manifest: Manifest, chain: list[CustodyRecord]
+    ) -> None:
+        me = self.node.id
+        if manifest.package_id != package_id:
+            raise TransferRefused(
+                f"the offer is for package {manifest.package_id}, not {package_id}",
+                advice="Offer a package at its own address.",
+            )
+        if me not in manifest.recipients:
+            raise TransferRefused(
+                f"{me} is not a recipient of package {package_id}: its files are not encrypted "
+                "to this node",
+                advice="Seal the package again with this participant among --to.",
+            )
+        last = chain[-1]
+        if last.event is not Custody.SENT or last.actor != sender:
+            raise TransferRefused(
+                f"the custody chain of package {package_id} ends with {last.event} by "
+                f"{last.actor}, not with the sending by {sender}",
+                advice="Send with `accord evidence send`, which records the sending first.",
+            )
+        if me not in last.details.get("to", "").split(","):
+            raise TransferRefused(
+                f"the sending recorded in the custody chain is to {last.details.get('to')!r}, "
+                f"not to {me}",
+                advice="Send the package to the participants its custody record names.",
+            )
+
+    def _prepare(self, offer: Offer, manifest: Manifest, plan: Plan) -> None:
+        """An empty package folder with the manifest, directory and offered custody chain,
+        and each blob allocated at its full size (sparse until chunks arrive)."""
+        folder = self.incoming(manifest.package_id)
+        free = shutil.disk_usage(self.root.parent).free
+        if free < plan.total_bytes + SPARE_BYTES:
+            raise InsufficientStorage(
+                f"this node has {free} bytes free; package {manifest.package_id} needs "
+                f"{plan.total_bytes} and {SPARE_BYTES} are kept spare",
+                advice="The receiving operator must free disk space; the sender will retry.",
+            )
+        shutil.rmtree(folder, ignore_errors=True)  # a folder without its row: a crashed offer
+        (folder / FILES).mkdir(parents=True)
+        (folder / MANIFEST).write_bytes(offer.manifest + b"\n")
+        (folder / DIRECTORY).write_bytes(offer.directory)
+        (folder / CUSTODY).write_bytes(b"".join(t + b"\n" for t in offer.custody))
+        for entry in manifest.files:
+            with (folder / entry.blob).open("wb") as handle:
+                handle.truncate(entry.ciphertext_size)
+        sync_tree(folder)  # the folder exists on disk before the database says so
+        self._held[manifest.package_id] = Held(manifest, plan)
+
+    def _insert_job(
+        self, sender: str, package_id: str, manifest_sha256: str, offer: Offer, plan: Plan
+    ) -> Any:
+        now = self.node.clock.now().timestamp()
+
+        def job(connection: Connection) -> Row[Any]:
+            connection.execute(
+                insert(evidence_inbound).values(
+                    package_id=package_id,
+                    sender=sender,
+                    manifest_sha256=manifest_sha256,
+                    custody="\n".join(t.decode("ascii") for t in offer.custody),
+                    state=RECEIVING,
+                    chunks_total=len(plan.chunks),
+                    bytes_total=plan.total_bytes,
+                    offered_at=now,
+                )
+            )
+            return _select(connection, package_id)
+
+        return job
+
+    def status(self, row: Row[Any]) -> dict[str, Any]:
+        """What the sender needs next: the chunks still missing, or the receipt."""
+        if row.state == COMPLETE:
+            return {"state": COMPLETE, "receipt": row.receipt}
+        with self.node.read_engine.connect() as connection:
+            held = set(
+                connection.scalars(
+                    select(evidence_chunks.c.idx).where(
+                        evidence_chunks.c.package_id == row.package_id
+                    )
+                )
+            )
+        missing = (i for i in range(row.chunks_total) if i not in held)
+        return {
+            "state": RECEIVING,
+            "chunks": row.chunks_total,
+            "held": len(held),
+            "missing": [list(run) for run in ranges(missing)],
+        }
+
+    # Chunks ----------------------------------------------------------------------------------
+
+    def put_chunk(self, sender: str, package_id: str, index: int, data: bytes) -> dict[str, Any]:
+        """Keep one chunk if it is the one the signed manifest names at ``index``."""
+        row = self._expect(sender, package_id)
+        if row.state == COMPLETE:
+            return {"state": COMPLETE, "index": index}
+        chunk = self._plan(row).plan.chunk(index)
+        where = f"chunk {index} ({chunk.blob} bytes {chunk.offset}..{chunk.offset + chunk.length})"
+        if len(data) != chunk.length:
+            raise ChunkRejected(
+                f"{where} is {chunk.length} bytes; {len(data)} arrived",
+                advice="Send the chunk again, whole.",
+                errors=[FieldError("body", "chunk.length", f"must be {chunk.length} bytes")],
+            )
+        if hashlib.sha256(data).hexdigest() != chunk.sha256:
+            log.warning("chunk rejected", package_id=package_id, index=index, sender=sender)
+            raise ChunkRejected(
+                f"{where} does not match its SHA-256 in the signed manifest: it was corrupted "
+                "or substituted on the way, and was not kept",
+                advice="Send the chunk again from the sealed package.",
+                errors=[FieldError("body", "chunk.sha256", "differs from the signed manifest")],
+            )
+        descriptor = os.open(self.incoming(package_id) / chunk.blob, os.O_WRONLY)
+        try:
+            os.pwrite(descriptor, data, chunk.offset)
+            os.fdatasync(descriptor)
+        finally:
+            os.close(descriptor)
+
+        def job(connection: Connection) -> None:
+            connection.execute(
+                insert(evidence_chunks)
+                .prefix_with("OR IGNORE")
+                .values(package_id=package_id, idx=index)
+            )
+
+        self.node.writer.run(job)
+        return {"state": RECEIVING, "index": index}
+
+    # Completion ------------------------------------------------------------------------------
+
+    def complete(self, sender: str, package_id: str) -> str:
+        """Once every chunk is held: the ``received`` and ``verified`` custody records, the
+        audit record and the signed receipt (all or none), then the package moves into
+        ``received``. Asking again returns the same receipt."""
+        with self._lock:
+            row = self._expect(sender, package_id)
+            if row.state != COMPLETE:
+                row = self._finish(row)
+            self._settle(package_id)
+        return str(row.receipt)
+
+    def _finish(self, row: Row[Any]) -> Row[Any]:
+        status = self.status(row)
+        if status["held"] != row.chunks_total:
+            runs = ", ".join(f"{a}..{b - 1}" for a, b in status["missing"][:5])
+            raise TransferIncomplete(
+                f"package {row.package_id}: {status['held']} of {row.chunks_total} chunks are "
+                f"held; missing {runs}",
+                advice="Send the missing chunks, then ask for completion again.",
+            )
+        held = self._plan(row)
+        package = Package(self.incoming(row.package_id))
+        token = package.manifest_token()
+        keys = self._federation.directory().signing_key
+        offered = [line.encode("ascii") for line in row.custody.split("\n")]
+        verify_chain(token, read_manifest(token, keys), offered, keys)
+        self._check_sizes(package, held.manifest)
+        me, now = self.node.id, self.node.clock.now()
+        chain = list(offered)
+        for event, details in (
+            (Custody.RECEIVED, {"from": row.sender}),
+            (
+                Custody.VERIFIED,
+                {
+                    "checked": "manifest signature, custody chain, SHA-256 of every chunk",
+                    "chunks": str(row.chunks_total),
+                    "bytes": str(row.bytes_total),
+                },
+            ),
+        ):
+            step = next_record(
+                token, held.manifest, chain, event=event, actor=me, at=now, details=details
+            )
+            chain.append(sign_custody(step, self.node.keys.signing))
+        _replace(package.root / CUSTODY, b"".join(t + b"\n" for t in chain))
+        audit = Event(
+            me, Action.EVIDENCE_RECEIVED, row.package_id, row.manifest_sha256, (row.sender, me)
+        )
+
+        def job(connection: Connection) -> Row[Any]:
+            [index] = record(connection, [audit], now)
+            receipt = PackageReceipt(
+                type=RECEIPT_TYPE,
+                package_id=row.package_id,
+                manifest_sha256=row.manifest_sha256,
+                sender=row.sender,
+                receiver=me,
+                received_at=now,
+                chunks=row.chunks_total,
+                bytes=row.bytes_total,
+                custody_sha256=digest(chain[-1]),
+                audit_index=index,
+            )
+            signed = sign_receipt(receipt, self.node.keys.signing).decode("ascii")
+            connection.execute(
+                update(evidence_inbound)
+                .where(evidence_inbound.c.package_id == row.package_id)
+                .values(state=COMPLETE, receipt=signed, completed_at=now.timestamp())
+            )
+            connection.execute(
+                delete(evidence_chunks).where(evidence_chunks.c.package_id == row.package_id)
+            )
+            return _select(connection, row.package_id)
+
+        return self.node.writer.run(job)
+
+    def _check_sizes(self, package: Package, manifest: Manifest) -> None:
+        for entry in manifest.files:
+            size = package.blob(entry.blob).stat().st_size
+            if size != entry.ciphertext_size:
+                raise TransferIncomplete(
+                    f"{entry.blob} is {size} bytes, the manifest says {entry.ciphertext_size}",
+                    advice="The receiving node's copy was altered; send the package again.",
+                )
+
+    def _settle(self, package_id: str) -> None:
+        """Move a completed package into ``received`` (again after a crash, harmlessly)."""
+        source, target = self.incoming(package_id), self.received(package_id)
+        if source.exists() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.rename(target)
+            fsync_dir(target.parent)
+            fsync_dir(source.parent)
+        self._held.pop(package_id, None)
+
+    def recover(self) -> None:
+        """At start: finish moving packages completed just before a crash."""
+        with self.node.read_engine.connect() as connection:
+            done = connection.scalars(
+                select(evidence_inbound.c.package_id).where(evidence_inbound.c.state == COMPLETE)
+            ).all()
+        for package_id in done:
+            self._settle(package_id)
+
+    # Rows ------------------------------------------------------------------------------------
+
+    def _row(self, package_id: str) -> Row[Any] | None:
+        with self.node.read_engine.connect() as connection:
+            return connection.execute(
+                select(evidence_inbound).where(evidence_inbound.c.package_id == package_id)
+            ).first()
+
+    def _expect(self, sender: str, package_id: str) -> Row[Any]:
+        row = self._row(package_id)
+        if row is None:
+            raise TransferIncomplete(
+                f"package {package_id} was not offered to this node",
+                advice="Offer the package first (POST its offer), then send its chunks.",
+            )
+        if row.sender != sender:
+            raise TransferRefused(
+                f"package {package_id} is being sent by {row.sender}, not {sender}",
+                advice="Only the participant who offered a package sends its chunks.",
+            )
+        return row
+
+    def _plan(self, row: Row[Any]) -> Held:
+        held = self._held.get(row.package_id)
+        if held is None:
+            token = Package(self.incoming(row.package_id)).manifest_token()
+            manifest = read_manifest(token, self._federation.directory().signing_key)
+            held = self._held[row.package_id] = Held(manifest, Plan.of(manifest))
+        return held
+
+
+def _select(connection: Connection, package_id: str) -> Row[Any]:
+    return connection.execute(
+        select(evidence_inbound).where(evidence_inbound.c.package_id == package_id)
+    ).one()
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a crash leaves the old or the new content)."""
+    temporary = path.with_name(path.name + ".new")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(path)
+    fsync_dir(path.parent)

@@ -1,0 +1,548 @@
+"""Package transfer between two real nodes in this process: the sender's courier talks to the
+receiver's real HTTP app through an in-memory transport that can break, corrupt and forge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Row, select
+
+from accord.clock import FixedClock
+from accord.db.schema import audit_records, evidence_chunks, evidence_inbound, evidence_outbound
+from accord.demo.federation import LocalFederation, NodeSpec
+from accord.errors import InputError
+from accord.evidence.courier import EVIDENCE_PATH, Courier, TransferState
+from accord.evidence.inbound import Inbound
+from accord.evidence.models import CHUNK_BYTES, Acquisition, Event, Manifest
+from accord.evidence.package import Package
+from accord.evidence.seal import collect
+from accord.evidence.service import Evidence
+from accord.evidence.signing import digest
+from accord.evidence.transfer import Offer, Plan, verify_receipt
+from accord.evidence.verify import read_custody, verify_package
+from accord.federation.api import create_app
+from accord.federation.auth import AUTH_HEADER, sign_request
+from accord.federation.service import Federation
+from accord.federation.transport import PeerResponse, TransportFailure
+from accord.identity.models import Role
+from accord.jose import b64url_decode
+from accord.node.home import Node
+
+VN, RU, ZA = "vn-mps-247", "ru-gp-ca", "za-npa-ca"
+SPECS = [
+    NodeSpec(VN, "Viet Nam 24/7", "VN", (Role.POC_24X7,), ("vi", "en")),
+    NodeSpec(RU, "Russian Federation CA", "RU", (Role.CENTRAL_AUTHORITY,), ("ru", "en")),
+    NodeSpec(ZA, "South Africa CA", "ZA", (Role.CENTRAL_AUTHORITY,), ("en",)),
+]
+SETTINGS = "retry_base = 1\nretry_max = 8\nrequest_timeout = 5\ndelivery_timeout = 600\n"
+ACQUISITION = Acquisition(
+    acquired_by="Capt. Nguyen Van A",
+    acquired_at=datetime(2026, 11, 23, 8, 15, tzinfo=UTC),
+    method="logical copy of a mailbox export",
+    tool="FTK Imager 4.7.1",
+    source="Example Telecom mail server",
+)
+BIG = os.urandom(3 * CHUNK_BYTES + 1000)  # four chunks, the last one short
+Tamper = Callable[[str, str, bytes], bytes]
+
+
+@dataclass
+class Wire:
+    """Routes a node's requests to the peer's ASGI app by URL; ``tamper`` may rewrite a body
+    on the way and ``fail`` may cut the link before a request."""
+
+    apps: dict[str, httpx.AsyncClient]
+    log: list[tuple[str, str, int]] = field(default_factory=list)
+    tamper: Tamper | None = None
+    fail: Callable[[str, str], bool] | None = None
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> PeerResponse:
+        base, _, target = url.partition(EVIDENCE_PATH)
+        target = EVIDENCE_PATH + target
+        if self.fail is not None and self.fail(method, target):
+            raise TransportFailure("ClientConnectionError: link dropped")
+        body = data or b""
+        if self.tamper is not None:
+            body = self.tamper(method, target, body)
+        answer = await self.apps[base].request(method, target, content=body, headers=headers)
+        self.log.append((method, target, answer.status_code))
+        return PeerResponse(
+            answer.status_code, answer.content, answer.headers.get("accord-refusal")
+        )
+
+    def puts(self) -> list[tuple[str, int]]:
+        return [(target.rsplit("/", 1)[1], status) for m, target, status in self.log if m == "PUT"]
+
+
+@dataclass
+class Nodes:
+    clock: FixedClock
+    local: LocalFederation
+    open: dict[str, Node]
+    wire: Wire
+    tmp: Path
+
+    def evidence(self, participant: str) -> Evidence:
+        return Evidence(self.open[participant])
+
+    def seal(self, to: list[str], name: str = "pkg") -> Package:
+        source = self.tmp / f"{name}-source"
+        source.mkdir()
+        (source / "mail.mbox").write_bytes(BIG)
+        (source / "notes.txt").write_bytes("изъято 23 ноября".encode())
+        out = self.tmp / name
+        self.evidence(VN).seal(
+            tuple(collect([source])),
+            case="HN-2026-0042",
+            to=to,
+            acquisition=ACQUISITION,
+            use_limitations=("Use only for case HN-2026-0042 (UNCC Art. 36)",),
+            out=out,
+            progress=lambda _: None,
+        )
+        return Package(out)
+
+    def courier(self) -> Courier:
+        return Courier(Federation(self.open[VN]), self.wire, rng=lambda: 1.0)
+
+    def drain(self) -> None:
+        asyncio.run(self.courier().drain())
+
+    def outbound(self, recipient: str = RU) -> Row[Any]:
+        with self.open[VN].read_engine.connect() as connection:
+            return connection.execute(
+                select(evidence_outbound).where(evidence_outbound.c.recipient == recipient)
+            ).one()
+
+    def inbound(self, node: str = RU) -> list[Row[Any]]:
+        with self.open[node].read_engine.connect() as connection:
+            return list(connection.execute(select(evidence_inbound)).all())
+
+    def held(self, node: str = RU) -> list[int]:
+        with self.open[node].read_engine.connect() as connection:
+            return list(connection.scalars(select(evidence_chunks.c.idx)))
+
+    def actions(self, node: str) -> list[str]:
+        with self.open[node].read_engine.connect() as connection:
+            return list(connection.scalars(select(audit_records.c.action)))
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(timedelta(seconds=seconds))
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[Nodes]:
+    local = LocalFederation.create(
+        tmp_path / "federation", SPECS, {"all": (VN, RU, ZA)}, settings_toml=SETTINGS
+    )
+    clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
+    opened = {pid: local.nodes[pid].open(clock) for pid in (VN, RU, ZA)}
+    apps = {
+        local.nodes[pid].url: httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(Federation(opened[pid]))),
+            base_url=local.nodes[pid].url,
+        )
+        for pid in (RU, ZA)
+    }
+    try:
+        yield Nodes(clock, local, opened, Wire(apps), tmp_path)
+    finally:
+        for node in opened.values():
+            node.close()
+
+
+def test_a_package_arrives_whole_with_its_custody_and_a_signed_receipt(nodes: Nodes) -> None:
+    package = nodes.seal([RU])
+    assert nodes.evidence(VN).send(package, []) == (RU,)
+    nodes.drain()
+
+    row = nodes.outbound()
+    assert row.state == TransferState.DELIVERED
+    assert (row.chunks_confirmed, row.chunks_total) == (5, 5)  # 4 + 1 for notes.txt
+    assert [status for _, status in nodes.wire.puts()] == [200] * 5
+    received = Package(Inbound(Federation(nodes.open[RU])).received(package.root.name))
+    assert not received.root.exists()  # named by package id, not by the sender's folder name
+    [inbound] = nodes.inbound()
+    received = Package(Inbound(Federation(nodes.open[RU])).received(inbound.package_id))
+    keys = Federation(nodes.open[RU]).directory().signing_key
+    verified = verify_package(received, keys, identity=nodes.open[RU].keys.encryption)
+    assert [r.event for r in verified.custody] == [
+        Event.ACQUIRED,
+        Event.SEALED,
+        Event.SENT,
+        Event.RECEIVED,
+        Event.VERIFIED,
+    ]
+    assert [r.actor for r in verified.custody[2:]] == [VN, RU, RU]
+    assert verified.manifest.use_limitations == ("Use only for case HN-2026-0042 (UNCC Art. 36)",)
+    receipt = verify_receipt(
+        row.receipt.encode(),
+        keys,
+        package_id=inbound.package_id,
+        manifest_sha256=digest(package.manifest_token()),
+        receiver=RU,
+    )
+    assert receipt.custody_sha256 == digest(received.custody_chain()[-1])
+    assert receipt.chunks == 5
+    assert "evidence.received" in nodes.actions(RU)
+    assert nodes.actions(VN)[-2:] == ["evidence.sent", "evidence.delivered"]
+    assert nodes.held() == []  # chunk bookkeeping is dropped once complete
+    # The sender's own copy records the sending, not the receiver's events.
+    mine = [r.event for r in read_custody(package, keys)[1]]
+    assert mine == [Event.ACQUIRED, Event.SEALED, Event.SENT]
+
+
+def test_a_chunk_corrupted_on_the_way_is_refused_and_sent_again(nodes: Nodes) -> None:
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+    corrupted: list[str] = []
+
+    def flip_once(method: str, target: str, body: bytes) -> bytes:
+        if method == "PUT" and target.endswith("/chunks/2") and not corrupted:
+            corrupted.append(target)
+            return body[:100] + bytes([body[100] ^ 1]) + body[101:]
+        return body
+
+    nodes.wire.tamper = flip_once
+    nodes.drain()
+    assert nodes.wire.puts() == [
+        ("0", 200),
+        ("1", 200),
+        ("2", 422),
+        ("2", 200),
+        ("3", 200),
+        ("4", 200),
+    ]
+    assert nodes.outbound().state == TransferState.DELIVERED
+
+
+def test_an_interrupted_transfer_resumes_from_the_last_confirmed_chunk(nodes: Nodes) -> None:
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+    nodes.wire.fail = lambda method, target: method == "PUT" and target.endswith("/chunks/2")
+    nodes.drain()
+    row = nodes.outbound()
+    assert row.state == TransferState.RETRYING
+    assert row.chunks_confirmed == 2
+    assert "link dropped" in row.last_error
+    assert sorted(nodes.held()) == [0, 1]
+
+    nodes.wire.fail = None
+    nodes.advance(row.next_attempt_at - nodes.clock.now().timestamp())
+    nodes.drain()
+    assert nodes.outbound().state == TransferState.DELIVERED
+    assert [index for index, _ in nodes.wire.puts()] == ["0", "1", "2", "3", "4"]
+
+
+def test_a_receipt_not_signed_by_the_recipient_is_not_accepted(nodes: Nodes) -> None:
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+
+    async def forged(original: Callable[..., Awaitable[PeerResponse]], *args: Any) -> PeerResponse:
+        answer = await original(*args)
+        if args[1].endswith("/complete") and answer.status == 200:
+            body = json.loads(answer.body)
+            body["receipt"] = body["receipt"][:-4] + "AAAA"
+            return PeerResponse(200, json.dumps(body).encode())
+        return answer
+
+    real = nodes.wire.request
+
+    async def request(*args: Any) -> PeerResponse:
+        return await forged(real, *args)
+
+    nodes.wire.request = request  # type: ignore[method-assign]
+    nodes.drain()
+    row = nodes.outbound()
+    assert row.state == TransferState.RETRYING
+    assert "receipt from ru-gp-ca does not hold" in row.last_error
+    assert row.receipt is None
+
+
+def test_a_damaged_local_copy_fails_the_transfer_with_its_reason(nodes: Nodes) -> None:
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+    blob = package.root / "files" / "000001.age"
+    data = bytearray(blob.read_bytes())
+    data[CHUNK_BYTES + 7] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    nodes.drain()
+    row = nodes.outbound()
+    assert row.state == TransferState.FAILED
+    assert "chunk 1 of this node's copy" in row.last_error
+    assert "delivery.failed" in nodes.actions(VN)
+
+
+def test_a_transfer_without_progress_fails_after_the_delivery_timeout(nodes: Nodes) -> None:
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+    nodes.wire.fail = lambda _method, _target: True
+    for _ in range(200):
+        nodes.drain()
+        row = nodes.outbound()
+        if row.state == TransferState.FAILED:
+            break
+        nodes.advance(max(0.0, row.next_attempt_at - nodes.clock.now().timestamp()))
+    assert row.state == TransferState.FAILED
+    assert row.last_error.startswith("no chunk confirmed for 600 s (0 of 5 held)")
+
+
+def test_a_group_address_sends_to_each_member_it_was_sealed_for(nodes: Nodes) -> None:
+    package = nodes.seal([RU, ZA])
+    assert nodes.evidence(VN).send(package, ["all"]) == (RU, ZA)
+    nodes.drain()
+    assert nodes.outbound(RU).state == nodes.outbound(ZA).state == TransferState.DELIVERED
+    [za] = nodes.inbound(ZA)
+    assert za.state == "complete"
+
+
+# Refusals on the sending side --------------------------------------------------------------
+
+
+def test_sending_to_a_participant_the_package_was_not_sealed_for_changes_nothing(
+    nodes: Nodes,
+) -> None:
+    package = nodes.seal([RU])
+    chain = package.custody_chain()
+    with pytest.raises(InputError) as caught:
+        nodes.evidence(VN).send(package, [ZA])
+    assert caught.value.errors[0].field == "to"
+    assert "za-npa-ca is not a recipient" in caught.value.errors[0].message
+    assert package.custody_chain() == chain
+    assert "evidence.sent" not in nodes.actions(VN)
+
+
+def test_sending_twice_is_refused_until_the_first_transfer_failed(nodes: Nodes) -> None:
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+    chain = package.custody_chain()
+    with pytest.raises(InputError, match="already queued to ru-gp-ca"):
+        nodes.evidence(VN).send(package, [RU])
+    assert package.custody_chain() == chain
+
+
+# Attacks on the receiving side, over its HTTP API ------------------------------------------
+
+
+def _signed(nodes: Nodes, signer: str, method: str, target: str) -> dict[str, str]:
+    node = nodes.open[signer]
+    token = sign_request(
+        participant=signer,
+        key=node.keys.signing,
+        audience=RU,
+        method=method,
+        target=target,
+        now=nodes.clock.now(),
+    )
+    return {AUTH_HEADER: token}
+
+
+def _call(
+    nodes: Nodes, signer: str | None, method: str, target: str, body: bytes = b""
+) -> httpx.Response:
+    headers = _signed(nodes, signer, method, target) if signer else {}
+    client = nodes.wire.apps[nodes.local.nodes[RU].url]
+
+    async def go() -> httpx.Response:
+        return await client.request(method, target, content=body, headers=headers)
+
+    return asyncio.run(go())
+
+
+def _offered(nodes: Nodes) -> tuple[Package, Offer, str]:
+    """A package sent to RU whose offer RU accepted (no chunk sent yet)."""
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+    offer = Offer.from_json(nodes.outbound().offer)
+    package_id = nodes.outbound().package_id
+    answer = _call(nodes, VN, "POST", f"{EVIDENCE_PATH}/{package_id}/offer", offer.to_json())
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"state": "receiving", "chunks": 5, "held": 0, "missing": [[0, 5]]}
+    return package, offer, package_id
+
+
+def _manifest(package: Package) -> Manifest:
+    payload = package.manifest_token().split(b".")[1].decode()
+    return Manifest.model_validate(json.loads(b64url_decode(payload)))
+
+
+def _chunk(package: Package, index: int) -> bytes:
+    chunk = Plan.of(_manifest(package)).chunks[index]
+    with (package.root / chunk.blob).open("rb") as handle:
+        handle.seek(chunk.offset)
+        return handle.read(chunk.length)
+
+
+def test_a_substituted_chunk_is_refused_and_not_kept(nodes: Nodes) -> None:
+    package, _, package_id = _offered(nodes)
+    answer = _call(nodes, VN, "PUT", f"{EVIDENCE_PATH}/{package_id}/chunks/1", _chunk(package, 2))
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "evidence_chunk_rejected"
+    assert "does not match its SHA-256 in the signed manifest" in answer.json()["message"]
+    assert answer.json()["errors"][0]["rule"] == "chunk.sha256"
+    assert nodes.held() == []
+
+
+def test_a_replayed_chunk_and_a_replayed_offer_change_nothing(nodes: Nodes) -> None:
+    package, offer, package_id = _offered(nodes)
+    target = f"{EVIDENCE_PATH}/{package_id}/chunks/0"
+    for _ in range(2):
+        assert _call(nodes, VN, "PUT", target, _chunk(package, 0)).status_code == 200
+    again = _call(nodes, VN, "POST", f"{EVIDENCE_PATH}/{package_id}/offer", offer.to_json())
+    assert again.json()["missing"] == [[1, 5]]
+    assert nodes.held() == [0]
+    assert len(nodes.inbound()) == 1
+
+
+def test_chunks_from_another_participant_are_refused(nodes: Nodes) -> None:
+    package, _, package_id = _offered(nodes)
+    target = f"{EVIDENCE_PATH}/{package_id}/chunks/0"
+    answer = _call(nodes, ZA, "PUT", target, _chunk(package, 0))
+    assert answer.status_code == 409
+    assert "is being sent by vn-mps-247, not za-npa-ca" in answer.json()["message"]
+    unsigned = _call(nodes, None, "PUT", target, _chunk(package, 0))
+    assert unsigned.status_code == 401
+    assert nodes.held() == []
+
+
+def test_an_offer_to_a_node_that_is_not_a_recipient_is_refused(nodes: Nodes) -> None:
+    package = nodes.seal([ZA])
+    nodes.evidence(VN).send(package, [ZA])
+    offer = nodes.outbound(ZA)
+    answer = _call(nodes, VN, "POST", f"{EVIDENCE_PATH}/{offer.package_id}/offer", offer.offer)
+    assert answer.status_code == 409
+    assert "ru-gp-ca is not a recipient" in answer.json()["message"]
+    assert nodes.inbound() == []
+
+
+def test_an_offer_whose_custody_does_not_end_with_the_senders_sending_is_refused(
+    nodes: Nodes,
+) -> None:
+    package = nodes.seal([RU])
+    offer = Offer(package.manifest_token(), tuple(package.custody_chain()), package.directory())
+    package_id = _manifest(package).package_id
+    answer = _call(nodes, VN, "POST", f"{EVIDENCE_PATH}/{package_id}/offer", offer.to_json())
+    assert answer.status_code == 409
+    assert "ends with sealed by vn-mps-247, not with the sending" in answer.json()["message"]
+    assert nodes.inbound() == []
+
+
+def test_an_offer_of_another_manifest_under_a_known_id_is_refused(nodes: Nodes) -> None:
+    _, offer, package_id = _offered(nodes)
+    other = nodes.seal([RU], name="other")
+    nodes.evidence(VN).send(other, [RU])
+    forged = Offer.from_json(
+        next(r for r in _outbound_rows(nodes) if r.package_id != package_id).offer
+    )
+    target = f"{EVIDENCE_PATH}/{package_id}/offer"
+    answer = _call(nodes, VN, "POST", target, forged.to_json())
+    assert answer.status_code == 409
+    assert "the offer is for package" in answer.json()["message"]
+    assert offer.manifest != forged.manifest
+
+
+def _outbound_rows(nodes: Nodes) -> list[Row[Any]]:
+    with nodes.open[VN].read_engine.connect() as connection:
+        return list(connection.execute(select(evidence_outbound)).all())
+
+
+@pytest.mark.parametrize(
+    ("body", "field_name"),
+    [
+        (b"[]", "offer"),
+        (b'{"manifest": "", "custody": [], "directory": "{}"}', "manifest"),
+        (b'{"manifest": "a.b.c", "custody": [1], "directory": "{}"}', "custody"),
+        (b'{"manifest": "a.b.c", "custody": ["x"], "directory": "{}", "extra": 1}', "extra"),
+    ],
+)
+def test_a_malformed_offer_names_the_field(nodes: Nodes, body: bytes, field_name: str) -> None:
+    answer = _call(nodes, VN, "POST", f"{EVIDENCE_PATH}/0193-abc/offer", body)
+    assert answer.status_code == 422
+    assert field_name in [e["field"] for e in answer.json()["errors"]]
+    assert nodes.inbound() == []
+
+
+def test_an_oversized_chunk_is_refused_before_it_is_read_whole(nodes: Nodes) -> None:
+    _, _, package_id = _offered(nodes)
+    target = f"{EVIDENCE_PATH}/{package_id}/chunks/0"
+    answer = _call(nodes, VN, "PUT", target, b"\0" * (CHUNK_BYTES + 1))
+    assert answer.status_code == 413
+    assert nodes.held() == []
+
+
+def test_a_chunk_index_outside_the_manifest_is_refused(nodes: Nodes) -> None:
+    _package, _, package_id = _offered(nodes)
+    answer = _call(nodes, VN, "PUT", f"{EVIDENCE_PATH}/{package_id}/chunks/5", b"x")
+    assert answer.status_code == 422
+    assert "chunk 5 does not exist: the package has 5 chunks" in answer.json()["message"]
+
+
+def test_a_package_id_that_is_not_a_folder_name_is_refused(nodes: Nodes) -> None:
+    answer = _call(nodes, VN, "POST", f"{EVIDENCE_PATH}/..%2F..%2Fetc/offer", b"{}")
+    assert answer.status_code in (404, 422)
+    assert nodes.inbound() == []
+
+
+def test_completion_before_every_chunk_is_held_names_the_missing_ones(nodes: Nodes) -> None:
+    package, _, package_id = _offered(nodes)
+    _call(nodes, VN, "PUT", f"{EVIDENCE_PATH}/{package_id}/chunks/0", _chunk(package, 0))
+    answer = _call(nodes, VN, "POST", f"{EVIDENCE_PATH}/{package_id}/complete")
+    assert answer.status_code == 409
+    assert "1 of 5 chunks are held; missing 1..4" in answer.json()["message"]
+    [row] = nodes.inbound()
+    assert row.state == "receiving"
+    assert row.receipt is None
+
+
+def test_a_node_without_room_refuses_the_offer_and_the_sender_retries(
+    nodes: Nodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+
+    class Full:
+        free = 1024
+
+    monkeypatch.setattr("accord.evidence.inbound.shutil.disk_usage", lambda _path: Full)
+    nodes.drain()
+    row = nodes.outbound()
+    assert row.state == TransferState.RETRYING
+    assert "HTTP 507 insufficient_storage" in row.last_error
+    assert nodes.inbound() == []
+
+
+def test_a_receiver_that_forgets_confirmed_chunks_does_not_keep_the_sender_looping(
+    nodes: Nodes,
+) -> None:
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+    real = nodes.wire.request
+
+    async def amnesiac(*args: Any) -> PeerResponse:
+        answer = await real(*args)
+        if args[1].endswith("/offer"):
+            forgot = {"state": "receiving", "chunks": 5, "held": 0, "missing": [[0, 5]]}
+            return PeerResponse(200, json.dumps(forgot).encode())
+        return answer
+
+    nodes.wire.request = amnesiac  # type: ignore[method-assign]
+    nodes.drain()
+    row = nodes.outbound()
+    assert row.state == TransferState.RETRYING
+    assert row.last_error == "ru-gp-ca still lacks chunks it confirmed or was sent"
+    assert len(nodes.wire.puts()) == 5  # one round, not an endless one
