@@ -51,6 +51,7 @@ log = structlog.get_logger("accord.courier")
 EVIDENCE_PATH = "/federation/v1/evidence"
 RESENDS = 3  # a chunk refused as corrupted this many times in a row waits for the next attempt
 TRANSFERS_AT_ONCE = 2
+CHUNKS_IN_FLIGHT = 3  # per transfer
 JSON, OCTETS = "application/json", "application/octet-stream"
 
 
@@ -234,12 +235,32 @@ class Courier:
                 raise Retry(f"{row.recipient} still lacks chunks it confirmed or was sent")
             lacking = len(plan.chunks) - held
             await self._progress(row, held, advanced=False)
-            for index in missing:
-                await self._send_chunk(row, base, plan.chunks[index])
-                held += 1
-                await self._progress(row, held, advanced=True)
+            await self._send_chunks(row, base, [plan.chunks[i] for i in missing], held)
         answer = await self._call(row, "POST", f"{base}/complete", b"", JSON)
         return self._receipt(row, answer.get("receipt"))
+
+    async def _send_chunks(self, row: Row[Any], base: str, chunks: list[Chunk], held: int) -> None:
+        """CHUNKS_IN_FLIGHT uploads at a time (the receiver's hashing, writing and flushing of
+        one overlaps the next one's upload); the first failure stops them all."""
+        pending = iter(chunks)
+        count = [held]
+        failures: list[BaseException] = []
+
+        async def upload() -> None:
+            for chunk in pending:  # one shared iterator: each chunk is taken once
+                if failures:
+                    return
+                try:
+                    await self._send_chunk(row, base, chunk)
+                except (Retry, Final) as exc:
+                    failures.append(exc)
+                    return
+                count[0] += 1
+                await self._progress(row, count[0], advanced=True)
+
+        await asyncio.gather(*(upload() for _ in range(CHUNKS_IN_FLIGHT)))
+        if failures:
+            raise failures[0]
 
     async def _send_chunk(self, row: Row[Any], base: str, chunk: Chunk) -> None:
         data = await asyncio.to_thread(_read_chunk, Path(row.path), chunk)

@@ -220,14 +220,9 @@ def test_a_chunk_corrupted_on_the_way_is_refused_and_sent_again(nodes: Nodes) ->
 
     nodes.wire.tamper = flip_once
     nodes.drain()
-    assert nodes.wire.puts() == [
-        ("0", 200),
-        ("1", 200),
-        ("2", 422),
-        ("2", 200),
-        ("3", 200),
-        ("4", 200),
-    ]
+    puts = nodes.wire.puts()
+    assert sorted(puts) == [("0", 200), ("1", 200), ("2", 200), ("2", 422), ("3", 200), ("4", 200)]
+    assert puts.index(("2", 422)) < puts.index(("2", 200))  # refused, then sent again
     assert nodes.outbound().state == TransferState.DELIVERED
 
 
@@ -238,15 +233,17 @@ def test_an_interrupted_transfer_resumes_from_the_last_confirmed_chunk(nodes: No
     nodes.drain()
     row = nodes.outbound()
     assert row.state == TransferState.RETRYING
-    assert row.chunks_confirmed == 2
     assert "link dropped" in row.last_error
-    assert sorted(nodes.held()) == [0, 1]
+    held = nodes.held()
+    assert 2 not in held
+    assert row.chunks_confirmed == len(held) >= 1  # the chunks in flight beside 2 landed
 
     nodes.wire.fail = None
     nodes.advance(row.next_attempt_at - nodes.clock.now().timestamp())
     nodes.drain()
     assert nodes.outbound().state == TransferState.DELIVERED
-    assert [index for index, _ in nodes.wire.puts()] == ["0", "1", "2", "3", "4"]
+    # Resumed, not restarted: every chunk was uploaded exactly once.
+    assert sorted(index for index, _ in nodes.wire.puts()) == ["0", "1", "2", "3", "4"]
 
 
 def test_a_receipt_not_signed_by_the_recipient_is_not_accepted(nodes: Nodes) -> None:
