@@ -6,6 +6,8 @@ arrives whole, verifies with the receiver's key, and the sender holds the receiv
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -78,8 +80,9 @@ def _transfer(sender: LocalNode) -> dict[str, object]:
     return dict(row)
 
 
-def _assert_arrived_whole(federation: LocalFederation, package: Package, package_id: str) -> None:
-    sender, receiver = federation.nodes[SENDER], federation.nodes[RECEIVER]
+def _assert_arrived_whole(transfer: MidTransfer) -> None:
+    sender, receiver = transfer.sender, transfer.receiver
+    package, package_id = transfer.package, transfer.package_id
     row = _transfer(sender)
     assert row["state"] == "delivered", row
     with opened(receiver) as node:
@@ -100,56 +103,76 @@ def _assert_arrived_whole(federation: LocalFederation, package: Package, package
     assert (inbound["state"], inbound["receipt"]) == ("complete", row["receipt"])
 
 
-def test_receiver_killed_mid_transfer_resumes_from_its_confirmed_chunks(
-    make_federation: MakeFederation, tmp_path: Path
-) -> None:
+@dataclass
+class MidTransfer:
+    """Two running nodes, the receiver behind a loopback proxy, a package at least ten of
+    whose CHUNKS chunks the receiver holds."""
+
+    federation: LocalFederation
+    link: LinkProxy
+    package: Package
+    package_id: str
+
+    @property
+    def sender(self) -> LocalNode:
+        return self.federation.nodes[SENDER]
+
+    @property
+    def receiver(self) -> LocalNode:
+        return self.federation.nodes[RECEIVER]
+
+    def wait_delivered(self) -> None:
+        wait_until(
+            "the transfer to be delivered", lambda: _transfer(self.sender)["state"] == "delivered"
+        )
+
+
+@pytest.fixture
+def mid_transfer(make_federation: MakeFederation, tmp_path: Path) -> Iterator[MidTransfer]:
     federation = make_federation(FAST)
-    sender, receiver = federation.nodes[SENDER], federation.nodes[RECEIVER]
+    receiver = federation.nodes[RECEIVER]
     with LinkProxy(url_port(receiver), free_port()) as link:
         receiver.start(port=link.target_port)
-        sender.start()
+        federation.nodes[SENDER].start()
         package, package_id = _seal_and_send(federation, tmp_path)
         wait_until("ten chunks to be held", lambda: _held(receiver) >= 10, interval=0.005)
-        receiver.kill()
-        held_at_kill = _held(receiver)
-        assert 10 <= held_at_kill < CHUNKS
-        wait_until(
-            "the sender to retry against the dead receiver",
-            lambda: str(_transfer(sender)["last_error"]).startswith("peer unreachable"),
-        )
-        receiver.start(port=link.target_port)
-        wait_until(
-            "the transfer to be delivered", lambda: _transfer(sender)["state"] == "delivered"
-        )
-        # Resumed, not restarted: at most the chunks in flight at the kill were sent twice.
-        assert CHUNKS <= link.puts < CHUNKS + held_at_kill
-    _assert_arrived_whole(federation, package, package_id)
+        yield MidTransfer(federation, link, package, package_id)
+
+
+def test_receiver_killed_mid_transfer_resumes_from_its_confirmed_chunks(
+    mid_transfer: MidTransfer,
+) -> None:
+    sender, receiver, link = mid_transfer.sender, mid_transfer.receiver, mid_transfer.link
+    receiver.kill()
+    held_at_kill = _held(receiver)
+    assert 10 <= held_at_kill < CHUNKS
+    wait_until(
+        "the sender to retry against the dead receiver",
+        lambda: str(_transfer(sender)["last_error"]).startswith("peer unreachable"),
+    )
+    receiver.start(port=link.target_port)
+    mid_transfer.wait_delivered()
+    # Resumed, not restarted: at most the chunks in flight at the kill were sent twice.
+    assert CHUNKS <= link.puts < CHUNKS + held_at_kill
+    _assert_arrived_whole(mid_transfer)
 
 
 def test_sender_killed_mid_transfer_resumes_and_a_corrupted_chunk_is_sent_again(
-    make_federation: MakeFederation, tmp_path: Path
+    mid_transfer: MidTransfer,
 ) -> None:
-    federation = make_federation(FAST)
-    sender, receiver = federation.nodes[SENDER], federation.nodes[RECEIVER]
-    with LinkProxy(url_port(receiver), free_port()) as link:
-        receiver.start(port=link.target_port)
-        sender.start()
-        package, package_id = _seal_and_send(federation, tmp_path)
-        wait_until("ten chunks to be held", lambda: _held(receiver) >= 10, interval=0.005)
-        sender.kill()
-        held_at_kill = _held(receiver)
-        assert 10 <= held_at_kill < CHUNKS
-        assert _transfer(sender)["state"] == "sending"  # its lease outlives the process
+    sender, receiver, link = mid_transfer.sender, mid_transfer.receiver, mid_transfer.link
+    sender.kill()
+    held_at_kill = _held(receiver)
+    assert 10 <= held_at_kill < CHUNKS
+    assert _transfer(sender)["state"] == "sending"  # its lease outlives the process
 
-        link.set(Link.CORRUPT_ONCE)
-        sender.start()
-        wait_until(
-            "the transfer to be delivered", lambda: _transfer(sender)["state"] == "delivered"
-        )
-        assert link.corrupted == 1
-        # One chunk refused as corrupted and sent again, plus any in flight at the kill.
-        assert CHUNKS + 1 <= link.puts < CHUNKS + held_at_kill
-    _assert_arrived_whole(federation, package, package_id)
+    link.set(Link.CORRUPT_ONCE)
+    sender.start()
+    mid_transfer.wait_delivered()
+    assert link.corrupted == 1
+    # One chunk refused as corrupted and sent again, plus any in flight at the kill.
+    assert CHUNKS + 1 <= link.puts < CHUNKS + held_at_kill
+    _assert_arrived_whole(mid_transfer)
     assert any("chunk rejected" in line for line in _log(receiver))
 
 

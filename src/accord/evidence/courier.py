@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Row, and_, select, update
+from sqlalchemy import Connection, Row, Update, and_, select
 
 from accord.audit.log import record
 from accord.audit.models import Action, Event
@@ -43,6 +43,7 @@ from accord.federation.outbox import (
     RETRYABLE_STATUS,
     backoff,
     json_answer,
+    state_update,
 )
 from accord.federation.service import Federation
 from accord.federation.transport import PeerRequests, PeerResponse, TransportFailure
@@ -471,18 +472,12 @@ def _set(
     *,
     only_from: TransferState | None = None,
     **values: object,
-) -> Any:
+) -> Update:
     condition = and_(
         evidence_outbound.c.package_id == row.package_id,
         evidence_outbound.c.recipient == row.recipient,
     )
-    if only_from is not None:
-        condition = and_(condition, evidence_outbound.c.state == only_from.value)
-    return (
-        update(evidence_outbound)
-        .where(condition)
-        .values(state=state.value, updated_at=now, **values)
-    )
+    return state_update(evidence_outbound, condition, state, now, only_from, **values)
 
 
 def _stalled(timeout: float, row: Row[Any]) -> str:

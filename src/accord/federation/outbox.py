@@ -17,11 +17,12 @@ import random
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Update, and_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, Update, and_, select, update
 
 from accord.audit.log import record
 from accord.audit.models import Action, Event
@@ -341,12 +342,25 @@ def _set(
     only_from: DeliveryState | None = None,
     **values: object,
 ) -> Update:
-    """An UPDATE of one delivery; ``only_from`` guards against overwriting a state reached
-    meanwhile (an ack may arrive while a receipt is still in flight)."""
+    """An UPDATE of one delivery (see :func:`state_update`)."""
     condition = and_(deliveries.c.message_id == key[0], deliveries.c.recipient == key[1])
+    return state_update(deliveries, condition, state, now, only_from, **values)
+
+
+def state_update(
+    table: Table,
+    row: ColumnElement[bool],
+    state: StrEnum,
+    now: float,
+    only_from: StrEnum | None,
+    **values: object,
+) -> Update:
+    """An UPDATE moving the ``row`` of a table with ``state`` and ``updated_at`` columns;
+    ``only_from`` guards against overwriting a state reached meanwhile (an ack may arrive
+    while a receipt is still in flight, a lease may have been taken over)."""
     if only_from is not None:
-        condition = and_(condition, deliveries.c.state == only_from.value)
-    return update(deliveries).where(condition).values(state=state.value, updated_at=now, **values)
+        row = and_(row, table.c.state == only_from.value)
+    return update(table).where(row).values(state=state.value, updated_at=now, **values)
 
 
 def _timeout_reason(timeout: float, last: str | None) -> str:
