@@ -12,6 +12,8 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     ├── NodeError                 node creation, keys, passphrase
     ├── StorageError              database failures (wrapped sqlite/SQLAlchemy errors)
     ├── InputError                a user-supplied value breaks a rule (carries field errors)
+    │   ├── RequestInvalid        a cooperation request record breaks its type's rules (§3)
+    │   └── RequestFileInvalid    a request file that cannot be read: size, syntax, top level
     ├── DirectoryError            participant cards and the signed federation directory
     ├── EnvelopeError             a message that must not be accepted (one subclass per attack)
     ├── DeliveryError             a peer could not be reached or answered wrongly
@@ -20,12 +22,26 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     │   ├── CheckpointInvalid     a checkpoint or signed note is malformed or badly signed
     │   ├── SplitView             two checkpoints of one log contradict each other
     │   └── LogCorrupted          stored records no longer match the signed checkpoints
-    └── EvidenceError             an evidence package that cannot be sealed, read or trusted
-        ├── PackageTampered       a package's bytes, manifest or custody chain were altered
-        ├── TransferRefused       a node will not take a package offered to it
-        ├── ChunkRejected         a transferred chunk does not match the signed manifest
-        ├── TransferIncomplete    completion or a chunk asked for out of order
-        └── InsufficientStorage   the receiving node has no room for the package
+    ├── EvidenceError             an evidence package that cannot be sealed, read or trusted
+    │   ├── PackageTampered       a package's bytes, manifest or custody chain were altered
+    │   ├── TransferRefused       a node will not take a package offered to it
+    │   ├── ChunkRejected         a transferred chunk does not match the signed manifest
+    │   ├── TransferIncomplete    completion or a chunk asked for out of order
+    │   └── InsufficientStorage   the receiving node has no room for the package
+    └── RequestError              a cooperation request's workflow step breaks a rule (§8)
+        ├── TransitionRefused     the event is not allowed from the request's current state
+        ├── NotEntitled           only the other State may make this transition
+        ├── RefusalInvalid        refusal or postponement without grounds/reasons, or a ground
+        │                         that is never valid or does not apply (Art. 40, 42)
+        ├── PreservationRuleBroken  hold under 60 days, or expiry of a hold pending a decision
+        ├── CollectionPeriodInvalid real-time collection or interception outside its
+        │                         authorised period (Art. 45, 46)
+        ├── WrittenConfirmationMissing  an oral request treated as received unconfirmed
+        ├── OnwardTransferBlocked delivered data sent on without the originator's consent
+        ├── ConventionNotInForce  legal basis UNCC-* while not in force for both States
+        ├── LanguageNotAccepted   the requested State did not notify the request's language
+        ├── EventConflict         two different events carry one id (equivocation)
+        └── RegistryInvalid       the States Parties registry contradicts itself
 """
 
 from __future__ import annotations
@@ -236,3 +252,76 @@ class TransferIncomplete(EvidenceError):
 class InsufficientStorage(EvidenceError):
     code = "insufficient_storage"
     http_status = 507  # RFC 4918 §11.5
+
+
+# Cooperation request records -----------------------------------------------------------------
+
+
+class RequestInvalid(InputError):
+    """Every broken field rule of a request record at once, in ``errors``."""
+
+    code = "request_invalid"
+
+
+class RequestFileInvalid(InputError):
+    code = "request_file_invalid"
+
+
+# Cooperation requests ----------------------------------------------------------------------
+
+
+class RequestError(AccordError):
+    code = "request_error"
+    http_status = 409
+
+
+class TransitionRefused(RequestError):
+    code = "transition_refused"
+
+
+class NotEntitled(RequestError):
+    code = "not_entitled"
+    http_status = 403
+
+
+class RefusalInvalid(RequestError):
+    code = "refusal_invalid"
+    http_status = 422
+
+
+class PreservationRuleBroken(RequestError):
+    code = "preservation_rule_broken"
+    http_status = 422
+
+
+class CollectionPeriodInvalid(RequestError):
+    code = "collection_period_invalid"
+    http_status = 422
+
+
+class WrittenConfirmationMissing(RequestError):
+    code = "written_confirmation_missing"
+
+
+class OnwardTransferBlocked(RequestError):
+    code = "onward_transfer_blocked"
+    http_status = 403
+
+
+class ConventionNotInForce(RequestError):
+    code = "convention_not_in_force"
+    http_status = 422
+
+
+class LanguageNotAccepted(RequestError):
+    code = "language_not_accepted"
+    http_status = 422
+
+
+class EventConflict(RequestError):
+    code = "event_conflict"
+
+
+class RegistryInvalid(RequestError):
+    code = "registry_invalid"
+    http_status = 422

@@ -66,7 +66,8 @@ def report(error: AccordError) -> None:
     # messages quote user input (file names, ids): never read them as rich markup
     err_console.print(f"[bold red]error:[/] {escape(error.message)}")
     for field in error.errors:
-        article = f" ({field.article})" if field.article else ""
+        cited = field.article and f"({field.article})" not in field.message
+        article = f" ({field.article})" if cited else ""
         err_console.print(escape(f"  - {field.field}: {field.message}{article}"))
     if error.advice:
         err_console.print(f"[yellow]what to do:[/] {escape(error.advice)}")

@@ -18,6 +18,7 @@ from accord.federation.cli import register as register_federation
 from accord.identity.cli import app as directory_app
 from accord.node.cli import card_app
 from accord.node.cli import register as register_node
+from accord.requests.cli import app as request_app
 
 app = typer.Typer(
     name="accord",
@@ -30,6 +31,7 @@ app.add_typer(directory_app, name="directory")
 app.add_typer(card_app, name="card")
 app.add_typer(audit_app, name="audit")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(request_app, name="request")
 register_node(app)
 register_federation(app)
 register_demo(app)
