@@ -29,11 +29,13 @@ from accord.envelope.receipt import verify_refusal
 from accord.errors import (
     AccordError,
     ChunkRejected,
+    EvidenceError,
     InputError,
     ReceiptInvalid,
     TransferIncomplete,
 )
 from accord.evidence.models import Manifest
+from accord.evidence.package import Package
 from accord.evidence.signing import digest, verify_manifest
 from accord.evidence.transfer import Chunk, Offer, Plan, expand, verify_receipt
 from accord.federation.auth import AUTH_HEADER, sign_request
@@ -211,6 +213,11 @@ class Courier:
                 outcome = self._retry(row, str(exc))
             except Final as exc:
                 outcome = _failed(row, str(exc), self._now())
+            except AccordError as exc:  # a malformed answer, a directory without the peer
+                outcome = self._retry(row, exc.message)
+            except Exception as exc:  # a crash must not leave the transfer stuck in its lease
+                log.exception("transfer attempt crashed", package_id=row.package_id)
+                outcome = self._retry(row, f"internal error: {exc!r}")
             else:
                 outcome = _delivered(row, receipt, self._now())
             await self._node.writer.write(outcome)
@@ -222,6 +229,7 @@ class Courier:
         offer = Offer.from_json(row.offer)
         keys = self._federation.directory().signing_key
         plan = Plan.of(verify_manifest(offer.manifest, keys))
+        await asyncio.to_thread(record_sending, Package(Path(row.path)), offer)
         base = f"{EVIDENCE_PATH}/{row.package_id}"
         lacking = len(plan.chunks) + 1
         while True:
@@ -335,6 +343,7 @@ class Courier:
                 package_id=row.package_id,
                 manifest_sha256=row.manifest_sha256,
                 receiver=row.recipient,
+                expected={"sender": self._node.id, "chunks": row.chunks_total},
             )
         except (AccordError, UnicodeEncodeError) as exc:
             raise Retry(f"the receipt from {row.recipient} does not hold: {exc}") from exc
@@ -385,6 +394,18 @@ class Courier:
 
     def _now(self) -> float:
         return self._node.clock.now().timestamp()
+
+
+def record_sending(package: Package, offer: Offer) -> None:
+    """Append the offer's ``sent`` record to our copy of the package unless it is there (the
+    database commits the transfer first; a crash before the append is repaired here)."""
+    try:
+        chain = package.custody_chain()
+    except EvidenceError as exc:
+        raise Final(exc.message) from exc
+    sent = offer.custody[-1]
+    if sent not in chain and tuple(chain) == offer.custody[:-1]:
+        package.append_custody(sent)
 
 
 def _read_chunk(package: Path, chunk: Chunk) -> bytes:

@@ -23,6 +23,7 @@ from accord.audit.log import record
 from accord.audit.models import Action, Event
 from accord.db.schema import evidence_chunks, evidence_inbound
 from accord.errors import (
+    AccordError,
     ChunkRejected,
     FieldError,
     InsufficientStorage,
@@ -51,6 +52,7 @@ from accord.evidence.transfer import (
     sign_receipt,
 )
 from accord.federation.service import Federation
+from accord.identity.directory import Directory, verify_directory
 
 log = structlog.get_logger("accord.evidence")
 RECEIVING, COMPLETE = "receiving", "complete"
@@ -85,10 +87,11 @@ class Inbound:
     def offer(self, sender: str, package_id: str, body: bytes) -> dict[str, Any]:
         """Check an offer and prepare to receive it; idempotent for the same offer."""
         offer = Offer.from_json(body)
-        keys = self._federation.directory().signing_key
-        manifest = read_manifest(offer.manifest, keys)
-        chain = verify_chain(offer.manifest, manifest, offer.custody, keys)
+        directory = self._federation.directory()
+        manifest = read_manifest(offer.manifest, directory.signing_key)
+        chain = verify_chain(offer.manifest, manifest, offer.custody, directory.signing_key)
         self._check_offer(sender, package_id, manifest, chain)
+        self._check_sealing_directory(offer, manifest, directory)
         manifest_sha256 = digest(offer.manifest)
         with self._lock:
             row = self._row(package_id)
@@ -135,6 +138,35 @@ class Inbound:
                 advice="Send the package to the participants its custody record names.",
             )
 
+    def _check_sealing_directory(
+        self, offer: Offer, manifest: Manifest, directory: Directory
+    ) -> None:
+        """The directory travelling with the package is what offline verifiers of the
+        receiver's copy will trust: it must be signed by this federation's stewards, in force
+        when the package was sealed, and give the sealer the key that signed the manifest."""
+        try:
+            sealing = verify_directory(
+                offer.directory,
+                trusted=directory.document.stewards,
+                installed=None,
+                now=manifest.sealed_at,
+            )
+            same_key = sealing.signing_key(manifest.sealed_by) == directory.signing_key(
+                manifest.sealed_by
+            )
+        except AccordError as exc:
+            raise TransferRefused(
+                f"the directory sent with package {manifest.package_id} is not one this "
+                f"federation's stewards signed for {manifest.sealed_at:%Y-%m-%d}: {exc.message}",
+                advice="Send the package as sealed, with the directory it was sealed under.",
+            ) from exc
+        if not same_key:
+            raise TransferRefused(
+                f"the directory sent with package {manifest.package_id} gives "
+                f"{manifest.sealed_by} another signing key than the one that signed the manifest",
+                advice="Send the package as sealed, with the directory it was sealed under.",
+            )
+
     def _prepare(self, offer: Offer, manifest: Manifest, plan: Plan) -> None:
         """An empty package folder with the manifest, directory and offered custody chain,
         and each blob allocated at its full size (sparse until chunks arrive)."""
@@ -151,9 +183,18 @@ class Inbound:
         (folder / MANIFEST).write_bytes(offer.manifest + b"\n")
         (folder / DIRECTORY).write_bytes(offer.directory)
         (folder / CUSTODY).write_bytes(b"".join(t + b"\n" for t in offer.custody))
-        for entry in manifest.files:
-            with (folder / entry.blob).open("wb") as handle:
-                handle.truncate(entry.ciphertext_size)
+        try:
+            for entry in manifest.files:
+                with (folder / entry.blob).open("wb") as handle:
+                    if entry.ciphertext_size:  # reserved, so two offers cannot share free space
+                        os.posix_fallocate(handle.fileno(), 0, entry.ciphertext_size)
+        except OSError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise InsufficientStorage(
+                f"cannot reserve {plan.total_bytes} bytes for package {manifest.package_id}: "
+                f"{exc.strerror}",
+                advice="The receiving operator must free disk space; the sender will retry.",
+            ) from exc
         sync_tree(folder)  # the folder exists on disk before the database says so
         self._held[manifest.package_id] = Held(manifest, plan)
 
@@ -222,22 +263,28 @@ class Inbound:
                 advice="Send the chunk again from the sealed package.",
                 errors=[FieldError("body", "chunk.sha256", "differs from the signed manifest")],
             )
-        descriptor = os.open(self.incoming(package_id) / chunk.blob, os.O_WRONLY)
         try:
-            os.pwrite(descriptor, data, chunk.offset)
-            os.fdatasync(descriptor)
-        finally:
-            os.close(descriptor)
+            _write_at(self.incoming(package_id) / chunk.blob, data, chunk.offset)
+        except FileNotFoundError:
+            return {"state": COMPLETE, "index": index}  # completed meanwhile, folder moved
+        except OSError as exc:
+            raise InsufficientStorage(
+                f"{where} could not be written: {exc.strerror}; it was not kept",
+                advice="The receiving operator must free disk space; the sender will retry.",
+            ) from exc
 
-        def job(connection: Connection) -> None:
+        def job(connection: Connection) -> str:
+            # Only while receiving: a late duplicate must not outlive the completion.
+            if _select(connection, package_id).state != RECEIVING:
+                return COMPLETE
             connection.execute(
                 insert(evidence_chunks)
                 .prefix_with("OR IGNORE")
                 .values(package_id=package_id, idx=index)
             )
+            return RECEIVING
 
-        self.node.writer.run(job)
-        return {"state": RECEIVING, "index": index}
+        return {"state": self.node.writer.run(job), "index": index}
 
     # Completion ------------------------------------------------------------------------------
 
@@ -380,6 +427,18 @@ def _select(connection: Connection, package_id: str) -> Row[Any]:
     return connection.execute(
         select(evidence_inbound).where(evidence_inbound.c.package_id == package_id)
     ).one()
+
+
+def _write_at(path: Path, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` and flush it to disk (pwrite may write less)."""
+    descriptor = os.open(path, os.O_WRONLY)
+    try:
+        view, done = memoryview(data), 0
+        while done < len(view):
+            done += os.pwrite(descriptor, view[done:], offset + done)
+        os.fdatasync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _replace(path: Path, data: bytes) -> None:

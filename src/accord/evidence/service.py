@@ -17,7 +17,7 @@ from accord.audit.models import Event as AuditEvent
 from accord.db.schema import evidence_chunks, evidence_inbound, evidence_outbound
 from accord.envelope.models import new_message_id
 from accord.errors import FieldError, InputError
-from accord.evidence.courier import queue_transfers
+from accord.evidence.courier import queue_transfers, record_sending
 from accord.evidence.inbound import COMPLETE, Inbound
 from accord.evidence.models import Acquisition, Event, Manifest
 from accord.evidence.package import Package
@@ -94,7 +94,7 @@ class Evidence:
         return manifest
 
     def send(self, package: Package, to: Sequence[str]) -> tuple[str, ...]:
-        """Record the sending (custody and audit, both or neither) and queue the transfer to
+        """Record the sending (custody and audit) and queue the transfer to
         each recipient; the running node's courier moves the chunks. Returns the recipients."""
         node, directory = self.node, self._federation.directory()
         token = package.manifest_token()
@@ -117,7 +117,6 @@ class Evidence:
         signed = sign_custody(step, node.keys.signing)
         offer = Offer(token, (*chain, signed), package.directory())
         plan = Plan.of(manifest)
-        length = package.append_custody(signed)
         event = AuditEvent(
             node.id,
             Action.EVIDENCE_SENT,
@@ -139,11 +138,10 @@ class Evidence:
             )
             record(connection, [event], now)
 
-        try:
-            node.writer.run(job)
-        except BaseException:
-            package.truncate_custody(length)
-            raise
+        node.writer.run(job)
+        # After the commit: a crash in between leaves the record in the queued offer, and the
+        # courier appends it before sending (courier.record_sending).
+        record_sending(package, offer)
         return recipients
 
     def transfers(self) -> list[Transfer]:

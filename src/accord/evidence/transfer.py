@@ -168,7 +168,18 @@ def _offer_problems(value: Any) -> list[FieldError]:
     manifest = value.get("manifest")
     if isinstance(manifest, str) and not manifest.isascii():
         problems.append(FieldError("manifest", "type", "must be a compact JWS"))
+    directory = value.get("directory")
+    if isinstance(directory, str) and not _encodes(directory):
+        problems.append(FieldError("directory", "type", "must be valid UTF-8 text"))
     return problems
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # The receipt -------------------------------------------------------------------------------
@@ -199,9 +210,16 @@ def sign_receipt(receipt: PackageReceipt, key: Ed25519PrivateKey) -> bytes:
 
 
 def verify_receipt(
-    token: bytes, keys: KeyLookup, *, package_id: str, manifest_sha256: str, receiver: str
+    token: bytes,
+    keys: KeyLookup,
+    *,
+    package_id: str,
+    manifest_sha256: str,
+    receiver: str,
+    expected: dict[str, object] | None = None,
 ) -> PackageReceipt:
-    """The receipt, once signed by ``receiver``'s key and about this exact package."""
+    """The receipt, once signed by ``receiver``'s key and about this exact package (and
+    stating the ``expected`` values of its other claims, such as sender and chunks)."""
     receipt = read_signed(
         token,
         "package receipt",
@@ -210,8 +228,13 @@ def verify_receipt(
         keys=keys,
         typ=RECEIPT_TYP,
     )
-    expected = {"package_id": package_id, "manifest_sha256": manifest_sha256, "receiver": receiver}
-    wrong = [name for name, value in expected.items() if getattr(receipt, name) != value]
+    claims: dict[str, object] = {
+        "package_id": package_id,
+        "manifest_sha256": manifest_sha256,
+        "receiver": receiver,
+    }
+    claims |= expected or {}
+    wrong = [name for name, value in claims.items() if getattr(receipt, name) != value]
     if wrong:
         raise EvidenceError(
             f"the receipt from {receiver} states a different {', '.join(wrong)}",

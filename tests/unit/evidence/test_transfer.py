@@ -451,6 +451,8 @@ def test_an_offer_of_another_manifest_under_a_known_id_is_refused(nodes: Nodes) 
     assert answer.status_code == 409
     assert "the offer is for package" in answer.json()["message"]
     assert offer.manifest != forged.manifest
+    [row] = nodes.inbound()
+    assert row.manifest_sha256 == digest(offer.manifest)
 
 
 def _outbound_rows(nodes: Nodes) -> list[Row[Any]]:
@@ -487,6 +489,7 @@ def test_a_chunk_index_outside_the_manifest_is_refused(nodes: Nodes) -> None:
     answer = _call(nodes, VN, "PUT", f"{EVIDENCE_PATH}/{package_id}/chunks/5", b"x")
     assert answer.status_code == 422
     assert "chunk 5 does not exist: the package has 5 chunks" in answer.json()["message"]
+    assert nodes.held() == []
 
 
 def test_a_package_id_that_is_not_a_folder_name_is_refused(nodes: Nodes) -> None:
@@ -543,3 +546,62 @@ def test_a_receiver_that_forgets_confirmed_chunks_does_not_keep_the_sender_loopi
     assert row.state == TransferState.RETRYING
     assert row.last_error == "ru-gp-ca still lacks chunks it confirmed or was sent"
     assert len(nodes.wire.puts()) == 5  # one round, not an endless one
+
+
+def test_an_offer_with_a_directory_the_stewards_did_not_sign_is_refused(nodes: Nodes) -> None:
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+    row = nodes.outbound()
+    offer = Offer.from_json(row.offer)
+    forged = Offer(offer.manifest, offer.custody, b'{"payload": "", "signatures": []}')
+    target = f"{EVIDENCE_PATH}/{row.package_id}/offer"
+    answer = _call(nodes, VN, "POST", target, forged.to_json())
+    assert answer.status_code == 409
+    assert "is not one this federation's stewards signed" in answer.json()["message"]
+    assert nodes.inbound() == []
+
+
+@pytest.mark.parametrize("fault", ["disk full", "short writes"])
+def test_a_chunk_write_that_fails_or_writes_short_never_yields_a_receipt_for_gaps(
+    nodes: Nodes, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+    real = os.pwrite
+
+    def pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
+        if fault == "disk full" and offset == 2 * CHUNK_BYTES:
+            raise OSError(28, "No space left on device")
+        return real(fd, data[: max(1, len(data) // 2)], offset)  # at most half per call
+
+    monkeypatch.setattr("accord.evidence.inbound.os.pwrite", pwrite)
+    nodes.drain()
+    if fault == "disk full":
+        row = nodes.outbound()
+        assert row.state == TransferState.RETRYING
+        assert "HTTP 507 insufficient_storage" in row.last_error
+        assert 2 not in nodes.held()
+        monkeypatch.setattr("accord.evidence.inbound.os.pwrite", real)
+        nodes.advance(row.next_attempt_at - nodes.clock.now().timestamp())
+        nodes.drain()
+    assert nodes.outbound().state == TransferState.DELIVERED
+    [inbound] = nodes.inbound()
+    received = Package(Inbound(Federation(nodes.open[RU])).received(inbound.package_id))
+    keys = Federation(nodes.open[RU]).directory().signing_key
+    verify_package(received, keys, identity=nodes.open[RU].keys.encryption)  # no gaps
+
+
+def test_a_sending_lost_from_the_package_by_a_crash_is_recorded_before_the_transfer(
+    nodes: Nodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = nodes.seal([RU])
+    before = package.custody_chain()
+    # The process dies after the transfer is committed, before the custody line is written.
+    monkeypatch.setattr("accord.evidence.service.record_sending", lambda *_: None)
+    nodes.evidence(VN).send(package, [RU])
+    assert package.custody_chain() == before
+    nodes.drain()
+    keys = Federation(nodes.open[VN]).directory().signing_key
+    mine = read_custody(package, keys)[1]
+    assert [r.event for r in mine] == [Event.ACQUIRED, Event.SEALED, Event.SENT]
+    assert nodes.outbound().state == TransferState.DELIVERED
