@@ -48,6 +48,7 @@ from accord.evidence.transfer import (
     Offer,
     PackageReceipt,
     Plan,
+    custody_tokens,
     ranges,
     sign_receipt,
 )
@@ -209,7 +210,7 @@ class Inbound:
                     package_id=package_id,
                     sender=sender,
                     manifest_sha256=manifest_sha256,
-                    custody="\n".join(t.decode("ascii") for t in offer.custody),
+                    custody=custody_tokens(offer.custody),
                     state=RECEIVING,
                     chunks_total=len(plan.chunks),
                     bytes_total=plan.total_bytes,

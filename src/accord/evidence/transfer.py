@@ -244,4 +244,5 @@ def verify_receipt(
 
 
 def custody_tokens(lines: Sequence[bytes]) -> str:
+    """A custody chain as stored by a receiving node: one compact JWS per line."""
     return "\n".join(line.decode("ascii") for line in lines)
