@@ -310,7 +310,8 @@ def test_operator_flow_from_init_to_acknowledgement(
         row["message_id"]: (row["opened_at"] is not None, row["ack_message_id"]) for row in rows
     }
     assert marks == {text_id: (True, match.group(1)), file_id: (True, None)}
-    assert _states(ru_db) == {match.group(1): "delivered"}
+    # vn may apply the acknowledgement before ru's outbox records the delivery: wait for both.
+    wait_until(lambda: _states(ru_db) == {match.group(1): "delivered"}, "the ack delivered")
 
 
 def _serving(sites: list[Site], processes: list[subprocess.Popen[bytes]]) -> bool:
