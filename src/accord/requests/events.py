@@ -168,9 +168,17 @@ class Renewal(Strict):
     authorised_until: AwareDatetime
 
 
-class Partial(Strict):
+class Outcome(Strict):
+    """The requested State's reply on execution (§3.3 reply record): what was and was not done,
+    the evidence packages delivered, and the limits on their use that travel with them."""
+
+    executed_items: tuple[str, ...] = Field(default=(), max_length=MAX_ITEMS)
     not_executed_items: tuple[str, ...] = Field(default=(), max_length=MAX_ITEMS)
     reasons: str = Field(default="", max_length=20_000)
+    # UNTOC 18(19); BC 28(2); UNCC Art. 36: not used beyond, nor sent on without consent
+    use_limitations: tuple[str, ...] = Field(default=(), max_length=MAX_ITEMS)
+    evidence_packages: tuple[Id, ...] = Field(default=(), max_length=MAX_ITEMS)
+    note: str | None = Field(default=None, max_length=20_000)
 
 
 class Onward(Strict):
@@ -187,7 +195,8 @@ PAYLOADS: dict[Kind, type[Strict]] = {
     Kind.DISCLOSE_TRAFFIC: Disclosure,
     Kind.AUTHORISE_COLLECTION: Authorisation,
     Kind.RENEW_AUTHORISATION: Renewal,
-    Kind.EXECUTE_PARTIALLY: Partial,
+    Kind.EXECUTE: Outcome,
+    Kind.EXECUTE_PARTIALLY: Outcome,
     Kind.AUTHORISE_ONWARD: Onward,
     Kind.FORWARD: Onward,
 }
@@ -225,7 +234,10 @@ class RequestState(Strict):
     disclosures: tuple[str, ...] = ()
     authorisation: CollectionWindow | None = None
     batches_collected: int = 0
+    executed_items: tuple[str, ...] = ()
     not_executed_items: tuple[str, ...] = ()
+    use_limitations: tuple[str, ...] = ()  # UNTOC 18(19); UNCC Art. 36: bind the requester
+    evidence_packages: tuple[str, ...] = ()
     notices: tuple[Kind, ...] = ()  # duty-to-inform notices sent (§4.4)
     onward_authorised: tuple[str, ...] = ()
     forwarded_to: tuple[str, ...] = ()

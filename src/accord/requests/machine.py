@@ -40,7 +40,7 @@ from accord.requests.events import (
     Kind,
     Note,
     Onward,
-    Partial,
+    Outcome,
     Party,
     Postponement,
     Refusal,
@@ -404,17 +404,21 @@ def _execute(case: Case, _: RequestState, event: Event) -> Updates:
             "a preservation request is executed by confirming the hold",
             "Send confirm_hold with the hold's dates.",
         )
-    if event.kind is not Kind.EXECUTE_PARTIALLY:
-        return {}
-    partial = payload(event, Partial)
-    if not partial.not_executed_items or not partial.reasons.strip():  # BC 27(6)-(7)
-        raise _broken(
+    outcome = payload(event, Outcome)
+    partial = event.kind is Kind.EXECUTE_PARTIALLY
+    if partial and (not outcome.not_executed_items or not outcome.reasons.strip()):
+        raise _broken(  # BC 27(6)-(7)
             TransitionRefused,
             ("not_executed_items", "partial_needs_items_and_reasons", case.request.article()),
             "partial execution names what was not done and why",
             "List the items not executed and give reasons.",
         )
-    return {"not_executed_items": partial.not_executed_items}
+    return {
+        "executed_items": outcome.executed_items,
+        "not_executed_items": outcome.not_executed_items,
+        "use_limitations": outcome.use_limitations,
+        "evidence_packages": outcome.evidence_packages,
+    }
 
 
 def _notice(_: Case, state: RequestState, event: Event) -> Updates:
