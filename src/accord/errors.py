@@ -14,6 +14,8 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     ├── InputError                a user-supplied value breaks a rule (carries field errors)
     │   ├── RequestInvalid        a cooperation request record breaks its type's rules (§3)
     │   └── RequestFileInvalid    a request file that cannot be read: size, syntax, top level
+    ├── NotFoundError             no such message, package or request on this node
+    ├── OperatorUnauthorized      the operator API called without the node's operator token
     ├── DirectoryError            participant cards and the signed federation directory
     ├── EnvelopeError             a message that must not be accepted (one subclass per attack)
     ├── DeliveryError             a peer could not be reached or answered wrongly
@@ -97,6 +99,13 @@ class StorageError(AccordError):
 class InputError(AccordError):
     code = "input_invalid"
     http_status = 422
+
+
+class OperatorUnauthorized(AccordError):
+    """The operator API was called without this node's operator token."""
+
+    code = "operator_token_required"
+    http_status = 401
 
 
 class NotFoundError(AccordError):
@@ -265,6 +274,10 @@ class RequestInvalid(InputError):
 
 class RequestFileInvalid(InputError):
     code = "request_file_invalid"
+
+
+class RequestNotFound(NotFoundError):
+    code = "request_not_found"
 
 
 # Cooperation requests ----------------------------------------------------------------------

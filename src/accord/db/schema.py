@@ -197,3 +197,48 @@ evidence_chunks = Table(
     Column("idx", Integer, primary_key=True, autoincrement=False),
     sqlite_with_rowid=False,
 )
+
+# Cooperation requests this node sent or received (ADR 0008): the record as validated, this
+# node's side, and the state folded from the events (a cache: the events are the truth).
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String(128), primary_key=True),
+    Column("type", String(40), nullable=False),
+    Column("role", String(16), nullable=False),  # requesting | requested (this node's side)
+    Column("requester", String(64), nullable=False),
+    Column("requested", String(64), nullable=False),
+    Column("record", Text, nullable=False),  # the record's JSON, as the requester signed it
+    Column("created_at", Float, nullable=False),
+    Column("status", String(40)),  # None for one-way communications (§3.2, §3.7)
+    Column("folded", Text),  # JSON: state, rejected and pending events
+    Column("updated_at", Float, nullable=False),
+    Index("ix_requests_updated", "updated_at"),
+)
+
+# Every event of a request, whoever made it; events may arrive before their request.
+request_events = Table(
+    "request_events",
+    metadata,
+    Column("request_id", String(128), primary_key=True),
+    Column("actor", String(16), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(40), nullable=False),
+    Column("author", String(64), nullable=False),  # the participant whose message carried it
+    Column("event", Text, nullable=False),  # the event's JSON
+    Column("message_id", String(36), nullable=False),  # the signed message that carried it
+    Column("stored_at", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Links between requests: a preservation and its follow-up MLA request (BC 29(7)); a traffic
+# disclosure and the preservation sent to the third State it names (UNCC Art. 43).
+request_links = Table(
+    "request_links",
+    metadata,
+    Column("request_id", String(128), primary_key=True),
+    Column("linked_id", String(128), primary_key=True),
+    Column("relation", String(32), primary_key=True),
+    Column("at", Float, nullable=False),
+    sqlite_with_rowid=False,
+)

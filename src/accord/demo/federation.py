@@ -27,6 +27,7 @@ from accord.identity.models import DirectoryDocument, Group, Participant, Role, 
 from accord.identity.service import DirectoryStore
 from accord.jose import public_jwk
 from accord.node.home import Identity, Node, init_node
+from accord.requests.registry import Registry
 
 STARTUP_TIMEOUT = 30.0
 
@@ -131,6 +132,7 @@ class LocalFederation:
         specs: list[NodeSpec],
         groups: Mapping[str, tuple[str, ...]],
         settings_toml: str = "",
+        registry: Registry | None = None,
     ) -> LocalFederation:
         """Create every node, a directory signed by 2 of 3 stewards, and install it on each."""
         passphrase = secrets.token_urlsafe(18)
@@ -144,7 +146,7 @@ class LocalFederation:
                 (home / "settings.toml").write_text(settings_toml)
             env = {**os.environ, "ACCORD_PASSPHRASE": passphrase, "ACCORD_HOME": str(home)}
             federation.nodes[spec.id] = LocalNode(spec, home, url, participant, env)
-        federation.directory = federation._signed_directory(groups)
+        federation.directory = federation._signed_directory(groups, registry)
         for local in federation.nodes.values():
             node = local.open()
             try:
@@ -156,7 +158,9 @@ class LocalFederation:
                 node.close()
         return federation
 
-    def _signed_directory(self, groups: Mapping[str, tuple[str, ...]]) -> bytes:
+    def _signed_directory(
+        self, groups: Mapping[str, tuple[str, ...]], registry: Registry | None
+    ) -> bytes:
         now = SystemClock().now()
         document = DirectoryDocument(
             federation="accord-demo",
@@ -166,6 +170,7 @@ class LocalFederation:
             stewards=_stewards(self),
             participants=tuple(local.participant for local in self.nodes.values()),
             groups={name: Group(members=members) for name, members in groups.items()},
+            states_parties=registry,
         )
         signed = draft_bytes(document)
         for kid, key in list(self.steward_keys.items())[:2]:

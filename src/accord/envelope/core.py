@@ -37,7 +37,7 @@ from accord.errors import (
     WrongSigner,
 )
 from accord.identity.directory import Directory
-from accord.identity.models import SLUG, encryption_kid, signing_kid
+from accord.identity.models import encryption_kid, signing_kid
 from accord.jose import (
     CONTENT_ENC,
     KEY_ALG,
@@ -48,6 +48,7 @@ from accord.jose import (
     json_object,
     okp,
 )
+from accord.names import SLUG
 
 ENVELOPE_TYP = "accord-envelope+jwe"
 MESSAGE_TYP = "accord-message+jws"

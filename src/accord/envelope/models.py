@@ -28,6 +28,8 @@ class Kind(StrEnum):
 
     NOTE = "note"  # an operator's message: subject, text, attachments
     ACK = "ack"  # the recipient's operator opened a message
+    REQUEST = "request"  # a cooperation request: its record and the requester's first events
+    REQUEST_EVENTS = "request-events"  # later events of a request, by either State
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from accord.federation.http import read_limited
 from accord.federation.outbox import Outbox
 from accord.federation.service import Federation
 from accord.federation.transport import MEDIA_TYPE, MESSAGES_PATH, HttpTransport
+from accord.requests.api import install_request_routes
 
 log = structlog.get_logger("accord.api")
 OFFLOAD_BYTES = 64 * 1024  # envelopes larger than this are opened in a worker thread
@@ -85,6 +86,7 @@ def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
     _install_error_handlers(app, federation)
     install_audit_routes(app, federation, witnessing)
     inbound = install_evidence_routes(app, federation)
+    install_request_routes(app, federation)
     node = federation.node
 
     @app.post(MESSAGES_PATH, status_code=202)

@@ -24,12 +24,17 @@ from accord.identity.directory import Directory
 from accord.identity.service import DirectoryStore
 from accord.node.home import Node
 
+# A domain's part in storing a message of its kind: checks and writes in the same transaction
+# as the message and its receipt (raising refuses the message), returns audit events to add.
+Handler = Callable[[Connection, Opened, datetime], list[Event]]
+
 
 class Federation:
     def __init__(self, node: Node, directories: DirectoryStore | None = None) -> None:
         self.node = node
         self.directories = directories or DirectoryStore(node)
         self._on_enqueue: list[Callable[[], None]] = []
+        self._handlers: dict[Kind, Handler] = {}
 
     # Directory -------------------------------------------------------------------------------
 
@@ -43,6 +48,10 @@ class Federation:
         return directory
 
     # Receiving -------------------------------------------------------------------------------
+
+    def handle(self, kind: Kind, handler: Handler) -> None:
+        """Let a domain store what a message of ``kind`` carries, atomically with it."""
+        self._handlers[kind] = handler
 
     def stored_receipt(self, wire: bytes) -> str | None:
         """The receipt already given for these exact bytes, or None for a new message.
@@ -105,6 +114,8 @@ class Federation:
             ]
             if opened.kind is Kind.ACK:
                 events += _apply_ack(connection, opened, received_at)
+            elif opened.kind in self._handlers:
+                events += self._handlers[opened.kind](connection, opened, received_at)
             [index, *_] = record(connection, events, received_at)
             receipt = make_receipt(
                 message_id=routing.message_id,
@@ -156,9 +167,13 @@ class Federation:
         Durable when this returns: the outbox delivers it even across restarts."""
         job, message_id = self.prepare(address, kind, body, priority)
         self.node.writer.run(job)
+        self.enqueued()
+        return message_id
+
+    def enqueued(self) -> None:
+        """Wake the outbox after messages were queued (by ``send`` or a domain's own job)."""
         for callback in self._on_enqueue:
             callback()
-        return message_id
 
     def prepare(
         self, address: str, kind: Kind, body: Mapping[str, Any], priority: Priority

@@ -33,6 +33,8 @@ from accord.identity.keys import read_private_key, write_private_key
 from accord.identity.models import DirectoryDocument, Group, StewardSet
 from accord.identity.service import DirectoryStore, load_steward_set
 from accord.jose import public_jwk
+from accord.requests.registry import read_registry
+from accord.requests.validate import load
 
 app = typer.Typer(help="Build, sign and install the federation directory.", no_args_is_help=True)
 
@@ -114,6 +116,7 @@ def new(
             stewards=StewardSet(keys=keys, threshold=threshold),
             participants=previous.participants if previous else (),
             groups=dict(previous.groups) if previous else {},
+            states_parties=previous.states_parties if previous else None,
         )
     except ValidationError as exc:
         raise DirectoryError(f"invalid directory: {exc}", advice="Correct the options.") from exc
@@ -152,6 +155,17 @@ def group(
         ) from exc
     _update(file, groups=groups)
     console.print(f"Group {name}: {', '.join(names)}")
+
+
+@app.command("registry")
+def registry(
+    file: FileArg,
+    source: Annotated[Path, typer.Argument(help="States Parties registry, TOML or JSON.")],
+) -> None:
+    """Set the States Parties registry (UNCC Art. 65) the stewards sign with the directory."""
+    states = read_registry(load(source))
+    _update(file, states_parties=states)
+    console.print(f"States Parties registry v{states.version}: {len(states.parties)} States")
 
 
 @app.command("sign")

@@ -10,10 +10,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from accord.jose import ed25519_from_jwk, x25519_from_jwk
-
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")  # ISO 3166-1 alpha-2
-LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")  # BCP 47, the common subset
+from accord.names import COUNTRY, LANGUAGE, SLUG
+from accord.requests.registry import Registry
 
 
 def _slug(value: str) -> str:
@@ -145,6 +143,9 @@ class DirectoryDocument(BaseModel):
     stewards: StewardSet
     participants: tuple[Participant, ...] = ()
     groups: dict[Slug, Group] = Field(default_factory=dict)
+    # The States Parties registry (UNCC Art. 65; ADR 0009): signed with the participants it
+    # names, so a node never holds a registry the stewards did not vouch for
+    states_parties: Registry | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> DirectoryDocument:
@@ -164,7 +165,10 @@ class DirectoryDocument(BaseModel):
         return self
 
     def json_payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        payload = self.model_dump(mode="json")
+        if self.states_parties is None:  # directories without one keep their earlier bytes
+            del payload["states_parties"]
+        return payload
 
 
 def _check_acyclic(groups: dict[str, Group]) -> None:

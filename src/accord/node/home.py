@@ -11,6 +11,8 @@ Layout::
 
 from __future__ import annotations
 
+import os
+import secrets
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +37,7 @@ from accord.jose import public_jwk
 IDENTITY_FILE = "node.toml"
 DATABASE_FILE = "accord.db"
 KEYS_DIR = "keys"
+OPERATOR_TOKEN_FILE = "operator-token"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,12 @@ class Node:
     def participant(self) -> Participant:
         return self.identity.participant(self.keys)
 
+    @cached_property
+    def operator_token(self) -> str:
+        """The bearer token of the operator API (``NODE/operator-token``, mode 0600), made on
+        first use; whoever can read the node folder can use the API (ADR 0009)."""
+        return operator_token(self.home / OPERATOR_TOKEN_FILE)
+
     def card(self, now: datetime) -> bytes:
         return make_card(self.participant, self.keys.signing, now)
 
@@ -185,3 +194,22 @@ class Node:
     def _track(self, engine: Engine) -> Engine:
         self._engines.append(engine)
         return engine
+
+
+def operator_token(path: Path) -> str:
+    """Read the token at ``path``, or create it with mode 0600 if there is none yet."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        token = path.read_text().strip()
+        if len(token) < 32:
+            raise NodeError(
+                f"{path} holds no valid operator token", advice=f"Delete {path}; it is remade."
+            ) from None
+        return token
+    token = secrets.token_urlsafe(32)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return token

@@ -38,6 +38,7 @@ class Folded:
     rejected: tuple[Rejection, ...]
     pending: tuple[EventId, ...]  # waiting for an event their author had seen
     received: Mapping[Party, int]  # per party, how many events arrived without a gap
+    order: tuple[EventId, ...] = ()  # the ready events, in the order they were applied
 
 
 def fold(case: Case, events: Iterable[Event]) -> Folded:
@@ -59,7 +60,8 @@ def fold(case: Case, events: Iterable[Event]) -> Folded:
         else:
             applied.append(event.id)
     waiting = sorted(set(unique) - {e.id for e in ready}, key=lambda i: (_RANK[i[0]], i[1]))
-    return Folded(state, tuple(applied), tuple(rejected), tuple(waiting), received)
+    order = tuple(e.id for e in ready)
+    return Folded(state, tuple(applied), tuple(rejected), tuple(waiting), received, order)
 
 
 def propose(

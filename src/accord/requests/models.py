@@ -19,7 +19,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from accord.errors import FieldError
-from accord.identity.models import COUNTRY, LANGUAGE, SLUG
+from accord.names import COUNTRY, LANGUAGE, SLUG
 
 Data = Mapping[str, Any]
 MAX_ITEMS = 1000

@@ -1,0 +1,128 @@
+"""The operator's JSON API for cooperation requests (``/api/v1/requests``): the same service
+as ``accord request``, behind the node's operator token, with the project's one error shape."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Request
+from fastapi.responses import JSONResponse
+
+from accord.errors import FieldError, InputError, OperatorUnauthorized
+from accord.federation.http import read_limited
+from accord.federation.service import Federation
+from accord.node.home import Node
+from accord.requests import views
+from accord.requests.events import Kind
+from accord.requests.models import article_of
+from accord.requests.service import Requests
+from accord.requests.validate import MAX_REQUEST_BYTES, validate
+
+PREFIX = "/api/v1/requests"
+RequestId = Annotated[str, Path(min_length=1, max_length=128)]
+BODY_ADVICE = "Send one JSON object."
+
+
+def install_request_routes(app: FastAPI, federation: Federation) -> Requests:
+    service = Requests(federation)
+    node = federation.node
+
+    def operator(request: Request) -> None:
+        _operator(node, request)
+
+    async def body(request: Request) -> dict[str, Any]:
+        _operator(node, request)
+        return await _body(request)
+
+    @app.post(f"{PREFIX}/validate")
+    async def validate_route(request: Request) -> dict[str, Any]:
+        """Check a record against its type's rules; every problem at once (422)."""
+        record = validate(await body(request))
+        article = article_of(record.REQUEST_TYPE)
+        return {"valid": True, "type": record.type, "article": article, "id": record.message_id}
+
+    @app.post(PREFIX, status_code=201)
+    async def create(request: Request) -> dict[str, Any]:
+        """Validate, submit and send a request: ``{"to": PARTICIPANT, "request": {...}}``."""
+        data = await body(request)
+        to, record = data.get("to"), data.get("request")
+        if not isinstance(to, str):
+            raise _bad("to", "required", "name the participant to send the request to")
+        if not isinstance(record, dict):
+            raise _bad("request", "required", "the request record, as a JSON object")
+        return views.summary(await asyncio.to_thread(service.create, record, to))
+
+    @app.get(PREFIX)
+    async def listing(request: Request) -> dict[str, Any]:
+        operator(request)
+        return {"requests": [views.summary(s) for s in service.summaries()]}
+
+    @app.get(f"{PREFIX}/due")
+    async def due(request: Request) -> dict[str, Any]:
+        """What is due or overdue on this node, soonest first."""
+        operator(request)
+        return {"due": [views.due_item(item, owner) for item, owner in service.due()]}
+
+    @app.get(f"{PREFIX}/{{request_id}}")
+    async def show(request_id: RequestId, request: Request) -> dict[str, Any]:
+        operator(request)
+        return views.shown(service.show(request_id))
+
+    @app.post(f"{PREFIX}/{{request_id}}/events")
+    async def transition(request_id: RequestId, request: Request) -> dict[str, Any]:
+        """Make this State's move: ``{"event": KIND, "payload": {...}}``."""
+        data = await body(request)
+        kind, payload = data.get("event"), data.get("payload", {})
+        if kind not in set(Kind):
+            raise _bad("event", "invalid_choice", f"{kind!r} is not an event of §8.2")
+        if not isinstance(payload, dict):
+            raise _bad("payload", "object", "the payload must be a JSON object")
+        summary = await asyncio.to_thread(service.transition, request_id, Kind(kind), payload)
+        return views.summary(summary)
+
+    @app.post(f"{PREFIX}/{{request_id}}/reply")
+    async def reply(request_id: RequestId, request: Request) -> dict[str, Any]:
+        data = await body(request)
+        return views.summary(await asyncio.to_thread(service.reply, request_id, data))
+
+    @app.post(f"{PREFIX}/{{request_id}}/forward")
+    async def forward(request_id: RequestId, request: Request) -> JSONResponse:
+        """Send received data on (UNCC Art. 36(3)): refused and audited without consent."""
+        data = await body(request)
+        to, note = data.get("to"), data.get("note", "")
+        if not isinstance(to, str) or not isinstance(note, str):
+            raise _bad("to", "required", "name the participant to forward to")
+        summary = await asyncio.to_thread(service.forward, request_id, to, note)
+        return JSONResponse(views.summary(summary))
+
+    return service
+
+
+def _operator(node: Node, request: Request) -> None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), node.operator_token.encode()
+    ):
+        raise OperatorUnauthorized(
+            "the operator API needs this node's operator token",
+            advice="Send 'Authorization: Bearer TOKEN' with the token in NODE/operator-token.",
+        )
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await read_limited(request, MAX_REQUEST_BYTES, "request body", BODY_ADVICE)
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise _bad("body", "json", f"the body is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise _bad("body", "object", "the body must be a JSON object")
+    return value
+
+
+def _bad(field: str, rule: str, message: str) -> InputError:
+    return InputError(message, advice=BODY_ADVICE, errors=[FieldError(field, rule, message)])

@@ -1,0 +1,729 @@
+"""Cooperation requests on a node: create and send them, make this State's moves, take the
+other State's, and keep both copies folded to the same state (ADR 0008, ADR 0009).
+
+I/O around the pure core: each move is checked by ``fold.propose`` before it is signed, and is
+stored, audited and queued for the other State in one transaction, or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, select, update
+
+from accord.audit.log import record
+from accord.audit.models import Action
+from accord.audit.models import Event as AuditEvent
+from accord.db.schema import deliveries, request_events, request_links, requests
+from accord.envelope.models import Kind as MessageKind
+from accord.envelope.models import Opened, Priority, new_message_id
+from accord.errors import (
+    EventConflict,
+    FieldError,
+    NotEntitled,
+    OnwardTransferBlocked,
+    RegistryInvalid,
+    RequestInvalid,
+    RequestNotFound,
+    TransitionRefused,
+)
+from accord.federation.models import DeliveryState
+from accord.federation.service import Federation
+from accord.requests.deadlines import Due, due
+from accord.requests.events import Event, Kind, Party, RequestState, Status
+from accord.requests.fold import Folded, fold, propose
+from accord.requests.machine import WORKFLOW_TYPES, Case
+from accord.requests.models import RequestType, Urgency
+from accord.requests.records import Request
+from accord.requests.registry import Registry
+from accord.requests.validate import validate
+from accord.requests.wire import (
+    event_json,
+    events_body,
+    read_events,
+    read_request,
+    record_json,
+    request_body,
+    sender_party,
+)
+
+R = RequestType
+MLA_TYPES = frozenset({R.MLA, R.MLA_STORED_DATA, R.MLA_REAL_TIME_TRAFFIC, R.MLA_INTERCEPTION})
+# The requested State's moves that decide a request (a linked preservation then closes)
+DECISIONS = frozenset({Kind.REFUSE, Kind.EXECUTE, Kind.EXECUTE_PARTIALLY, Kind.END_COLLECTION})
+PRIORITY = {Urgency.NORMAL: Priority.ROUTINE, Urgency.URGENT: Priority.URGENT}
+# `accord request reply`: the reply's outcome and the move that gives it (§3.1, §3.3 replies)
+REPLIES = {
+    "executed": Kind.EXECUTE,
+    "partially_executed": Kind.EXECUTE_PARTIALLY,
+    "refused": Kind.REFUSE,
+    "preserved": Kind.CONFIRM_HOLD,
+    "postponed": Kind.POSTPONE,
+    "conditions": Kind.PROPOSE_CONDITIONS,
+}
+
+
+class Relation:
+    FOLLOW_UP = "follow_up"  # preservation -> its follow-up MLA request (BC 29(7))
+    TRAFFIC_DISCLOSURE = "traffic_disclosure"  # preservation -> disclosure (UNCC Art. 43)
+    THIRD_STATE_PRESERVATION = "third_state_preservation"  # disclosure -> preservation sent on
+
+
+@dataclass(frozen=True)
+class Summary:
+    request_id: str
+    type: RequestType
+    role: Party  # this node's side
+    counterpart: str
+    status: Status | None  # None: a one-way communication
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Link:
+    request_id: str
+    linked_id: str
+    relation: str
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """A message that carried events of the request, and where its delivery stands."""
+
+    message_id: str
+    author: str
+    delivery: DeliveryState | None  # None for a message this node received
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Shown:
+    summary: Summary
+    request: Request
+    folded: Folded | None
+    events: tuple[Event, ...]  # in the order the fold applies them
+    links: tuple[Link, ...]
+    carriers: tuple[Carrier, ...]
+
+
+@dataclass
+class _Plan:
+    """Everything one command stores and sends, committed together."""
+
+    events: list[tuple[Request, Event, str]] = field(default_factory=list)  # (+ recipient)
+    links: list[Link] = field(default_factory=list)
+    messages: list[tuple[str, MessageKind, dict[str, Any], Priority]] = field(default_factory=list)
+
+
+class Requests:
+    def __init__(self, federation: Federation) -> None:
+        self.federation = federation
+        self.node = federation.node
+        federation.handle(MessageKind.REQUEST, self._on_request)
+        federation.handle(MessageKind.REQUEST_EVENTS, self._on_events)
+
+    def registry(self) -> Registry:
+        registry = self.federation.directory().document.states_parties
+        if registry is None:
+            raise RegistryInvalid(
+                "the installed directory carries no States Parties registry",
+                advice="Ask the stewards for a directory with one (`accord directory registry`).",
+            )
+        return registry
+
+    # Reading -------------------------------------------------------------------------------
+
+    def summaries(self, limit: int = 500) -> list[Summary]:
+        with self.node.read_engine.connect() as connection:
+            rows = connection.execute(
+                select(requests).order_by(requests.c.updated_at.desc()).limit(limit)
+            ).all()
+        return [self._summary(row) for row in rows]
+
+    def show(self, request_id: str) -> Shown:
+        with self.node.read_engine.connect() as connection:
+            row = _row(connection, request_id)
+            events = _events(connection, request_id)
+            links = connection.execute(
+                select(request_links).where(
+                    (request_links.c.request_id == request_id)
+                    | (request_links.c.linked_id == request_id)
+                )
+            ).all()
+            carriers = _carriers(connection, request_id, self.node.id)
+        request = validate(json.loads(row.record))
+        folded = self._fold(request, events) if row.status is not None else None
+        order = {event_id: n for n, event_id in enumerate(folded.order)} if folded else {}
+        ordered = sorted(events, key=lambda e: (order.get(e.id, len(order)), e.actor, e.seq))
+        return Shown(
+            self._summary(row),
+            request,
+            folded,
+            tuple(ordered),
+            tuple(Link(r.request_id, r.linked_id, r.relation) for r in links),
+            carriers,
+        )
+
+    def due(self, now: datetime | None = None) -> list[tuple[Due, Summary]]:
+        """What is due or overdue on this node's requests, soonest first."""
+        at = now or self.node.clock.now()
+        with self.node.read_engine.connect() as connection:
+            rows = connection.execute(select(requests).where(requests.c.status.is_not(None))).all()
+        summaries = {row.request_id: self._summary(row) for row in rows}
+        pairs = []
+        for row in rows:
+            request = validate(json.loads(row.record))
+            state = json.loads(row.folded)["state"]
+            pairs.append((request, RequestState.model_validate(state)))
+        return [(item, summaries[item.request_id]) for item in due(pairs, at)]
+
+    # This State's moves --------------------------------------------------------------------
+
+    def create(self, data: Mapping[str, Any], to: str) -> Summary:
+        """Validate a request record, check it may be submitted today, and send it to ``to``;
+        stored, audited and queued together, or nothing at all."""
+        directory = self.federation.directory()
+        me = directory.participant(self.node.id)
+        peer = directory.participant(to)
+        request = validate(_completed(data, to, self.node.clock.now()))
+        party = sender_party(request, me.country, peer.country)
+        if request.receiving_authority != to:
+            raise _addressed(request.receiving_authority, to)
+        now = self.node.clock.now()
+        plan = _Plan()
+        events: list[Event] = []
+        if request.REQUEST_TYPE in WORKFLOW_TYPES:
+            case = Case(request, self.registry())
+            for kind in (Kind.VALIDATE, Kind.SUBMIT):  # §8.2: DRAFT -> VALIDATED -> SUBMITTED
+                events.append(propose(case, events, party, kind, at=now))
+        self._links_on_create(request, plan, now)
+        body = request_body(request, events)
+        plan.messages.insert(0, (to, MessageKind.REQUEST, body, _priority(request)))
+        requester, requested = (self.node.id, to) if party is Party.REQUESTING else (to, me.id)
+        digest = _sha256(record_json(request))
+
+        def store(connection: Connection, message_ids: Sequence[str]) -> list[AuditEvent]:
+            if connection.execute(
+                select(requests.c.request_id).where(requests.c.request_id == request.message_id)
+            ).first():
+                raise RequestInvalid(
+                    f"a request {request.message_id} already exists on this node",
+                    advice="Give the new request its own message_id, or leave it out.",
+                    errors=[FieldError("message_id", "unique", "already used on this node")],
+                )
+            _insert_request(
+                connection, request, role=party, requester=requester, requested=requested, at=now
+            )
+            _insert_events(connection, events, self.node.id, message_ids[0], now)
+            self._refold(connection, request.message_id, now)
+            return [
+                AuditEvent(me.id, Action.REQUEST_SENT, request.message_id, digest, (me.id, to)),
+                *_audited(events, me.id, (me.id, to)),
+            ]
+
+        self._commit(plan, now, store)
+        return self.show(request.message_id).summary
+
+    def transition(
+        self, request_id: str, kind: Kind, payload: Mapping[str, Any] | None = None
+    ) -> Summary:
+        """Make this State's move ``kind`` on a request and send it to the other State."""
+        now = self.node.clock.now()
+        plan = _Plan()
+        request, event, counterpart = self._propose(request_id, kind, payload or {}, now)
+        plan.events.append((request, event, counterpart))
+        if kind in DECISIONS and request.REQUEST_TYPE in MLA_TYPES:
+            self._decide_follow_up(request, plan, now)
+        self._commit(plan, now)
+        return self.show(request_id).summary
+
+    def reply(self, request_id: str, data: Mapping[str, Any]) -> Summary:
+        """The requested State's reply: ``outcome`` names the move, the rest is its payload."""
+        outcome = data.get("outcome")
+        if outcome not in REPLIES:
+            raise RequestInvalid(
+                f"a reply's outcome is one of {', '.join(REPLIES)}",
+                advice="Set outcome in the reply file.",
+                errors=[FieldError("outcome", "invalid_choice", f"not {outcome!r}", "Art. 40")],
+            )
+        payload = {k: v for k, v in data.items() if k != "outcome"}
+        return self.transition(request_id, REPLIES[str(outcome)], payload)
+
+    def forward(self, request_id: str, to: str, note: str = "") -> Summary:
+        """Send data received under a request on to ``to``: only with the requested State's
+        recorded authorisation (UNCC Art. 36(3); UNTOC 18(19)); a refused attempt is audited."""
+        self.federation.directory().participant(to)
+        now = self.node.clock.now()
+        try:
+            request, event, counterpart = self._propose(
+                request_id, Kind.FORWARD, {"recipient": to}, now
+            )
+        except OnwardTransferBlocked:
+            me = self.node.id
+            refused = AuditEvent(me, Action.REQUEST_FORWARD_REFUSED, request_id, None, (me, to))
+            self.node.writer.run(lambda connection: record(connection, [refused], now))
+            raise
+        state = self.show(request_id).folded
+        plan = _Plan(events=[(request, event, counterpart)])
+        plan.messages.append(
+            (to, MessageKind.NOTE, _forwarded(request, state, note), Priority.ROUTINE)
+        )
+        self._commit(plan, now)
+        return self.show(request_id).summary
+
+    def _propose(
+        self, request_id: str, kind: Kind, payload: Mapping[str, Any], now: datetime
+    ) -> tuple[Request, Event, str]:
+        with self.node.read_engine.connect() as connection:
+            row = _row(connection, request_id)
+            events = _events(connection, request_id)
+        request = validate(json.loads(row.record))
+        if row.status is None:
+            raise TransitionRefused(
+                f"{request_id} is a one-way communication ({request.type}); it has no moves",
+                advice="Send a new request instead.",
+            )
+        case = Case(request, self.registry())
+        event = propose(case, events, Party(row.role), kind, at=now, payload=payload)
+        return request, event, _counterpart(row)
+
+    def _links_on_create(self, request: Request, plan: _Plan, now: datetime) -> None:
+        kind, rid = request.REQUEST_TYPE, request.message_id
+        parent = getattr(request, "linked_preservation_id", None)
+        if kind in MLA_TYPES and parent:
+            plan.links.append(Link(parent, rid, Relation.FOLLOW_UP))
+            self._move_if(
+                parent, Status.PRESERVED, (Kind.LINK_FOLLOW_UP, {"follow_up_id": rid}), plan, now
+            )
+        disclosed = getattr(request, "parent_preservation_id", None)
+        if kind is R.TRAFFIC_DISCLOSURE and disclosed:
+            plan.links.append(Link(disclosed, rid, Relation.TRAFFIC_DISCLOSURE))
+            # UNCC Art. 43: recorded on the preservation it came from (state unchanged)
+            self._move_if(
+                disclosed, None, (Kind.DISCLOSE_TRAFFIC, {"disclosure_id": rid}), plan, now
+            )
+        if kind is R.PRESERVATION:
+            with self.node.read_engine.connect() as connection:
+                known = connection.execute(
+                    select(requests.c.request_id).where(
+                        requests.c.request_id.in_(request.related_ids),
+                        requests.c.type == R.TRAFFIC_DISCLOSURE.value,
+                    )
+                ).scalars()
+                plan.links += [Link(d, rid, Relation.THIRD_STATE_PRESERVATION) for d in known]
+
+    def _decide_follow_up(self, request: Request, plan: _Plan, now: datetime) -> None:
+        """BC 29(7): the hold kept for a follow-up request ends when that request is decided."""
+        parent = getattr(request, "linked_preservation_id", None)
+        if parent:
+            self._move_if(
+                parent, Status.PRESERVED_PENDING_DECISION, (Kind.DECIDE_FOLLOW_UP, {}), plan, now
+            )
+
+    def _move_if(
+        self,
+        request_id: str,
+        status: Status | None,
+        move: tuple[Kind, Mapping[str, Any]],
+        plan: _Plan,
+        now: datetime,
+    ) -> None:
+        """Add a move on a linked request held on this node, when it is in ``status`` (any
+        status if None); a linked request elsewhere is linked by its own node."""
+        with self.node.read_engine.connect() as connection:
+            row = connection.execute(
+                select(requests.c.status).where(requests.c.request_id == request_id)
+            ).first()
+        if row is None or row.status is None or (status is not None and row.status != status):
+            return
+        plan.events.append(self._propose(request_id, *move, now))
+
+    # Committing ----------------------------------------------------------------------------
+
+    def _commit(
+        self,
+        plan: _Plan,
+        now: datetime,
+        first: Callable[[Connection, Sequence[str]], list[AuditEvent]] | None = None,
+    ) -> None:
+        """Sign every message of the plan, then store events, links, messages and audit
+        records in one transaction."""
+        messages = list(plan.messages)
+        for request, event, counterpart in plan.events:
+            body = events_body(request.message_id, [event])
+            messages.append((counterpart, MessageKind.REQUEST_EVENTS, body, _priority(request)))
+        prepared = [self.federation.prepare(*message) for message in messages]
+        message_ids = [message_id for _job, message_id in prepared]
+        me = self.node.id
+        carriers = message_ids[len(plan.messages) :]
+
+        def job(connection: Connection) -> None:
+            audit = first(connection, message_ids) if first else []
+            for (request, event, counterpart), message_id in zip(
+                plan.events, carriers, strict=True
+            ):
+                _require_next(connection, event)
+                _insert_events(connection, [event], me, message_id, now)
+                self._refold(connection, request.message_id, now)
+                audit += _audited([event], me, (me, counterpart))
+            _insert_links(connection, plan.links, now)
+            for send, _message_id in prepared:
+                send(connection)
+            record(connection, audit, now)
+
+        self.node.writer.run(job)
+        self.federation.enqueued()
+
+    def _refold(self, connection: Connection, request_id: str, now: datetime) -> Folded | None:
+        row = connection.execute(
+            select(requests.c.record, requests.c.status).where(requests.c.request_id == request_id)
+        ).first()
+        if row is None or row.status is None:
+            return None
+        folded = self._fold(validate(json.loads(row.record)), _events(connection, request_id))
+        connection.execute(
+            update(requests)
+            .where(requests.c.request_id == request_id)
+            .values(
+                status=folded.state.status.value,
+                folded=_folded_json(folded),
+                updated_at=now.timestamp(),
+            )
+        )
+        return folded
+
+    def _fold(self, request: Request, events: Iterable[Event]) -> Folded:
+        return fold(Case(request, self.registry()), events)
+
+    # The other State's messages (writer jobs, in the message's own transaction) ------------
+
+    def _on_request(self, connection: Connection, opened: Opened, at: datetime) -> list[AuditEvent]:
+        sender, me = opened.routing.sender, self.node.id
+        directory = self.federation.directory()
+        request, events = read_request(opened.body)
+        their = sender_party(
+            request, directory.participant(sender).country, directory.participant(me).country
+        )
+        if request.receiving_authority != me:
+            raise _addressed(request.receiving_authority, me)
+        rid = request.message_id
+        if connection.execute(
+            select(requests.c.request_id).where(requests.c.request_id == rid)
+        ).first():
+            raise EventConflict(
+                f"a request {rid} already exists on this node",
+                advice="Request ids are single-use; the sender must create a new request.",
+                errors=[FieldError("request.message_id", "unique", "already used on this node")],
+            )
+        workflow = request.REQUEST_TYPE in WORKFLOW_TYPES
+        if not workflow and events:
+            raise TransitionRefused(f"a {request.type} is a communication; it carries no events")
+        _require_actor(events, their)
+        requester, requested = (sender, me) if their is Party.REQUESTING else (me, sender)
+        # events that arrived before their request from anyone but its sender are dropped
+        connection.execute(
+            delete(request_events).where(
+                request_events.c.request_id == rid, request_events.c.author != sender
+            )
+        )
+        _insert_request(
+            connection, request, role=their.other, requester=requester, requested=requested, at=at
+        )
+        new = _insert_events(connection, events, sender, opened.routing.message_id, at)
+        folded = self._refold(connection, rid, at)
+        if folded is not None:
+            _require_applied(folded, events)
+        _insert_links(connection, _links_received(request), at)
+        digest = _sha256(record_json(request))
+        parties = (sender, me)
+        return [
+            AuditEvent(sender, Action.REQUEST_RECEIVED, rid, digest, parties),
+            *_audited(new, sender, parties),
+        ]
+
+    def _on_events(self, connection: Connection, opened: Opened, at: datetime) -> list[AuditEvent]:
+        sender, me = opened.routing.sender, self.node.id
+        events = read_events(opened.body)
+        rid = str(opened.body["request_id"])
+        row = connection.execute(select(requests).where(requests.c.request_id == rid)).first()
+        if row is None:
+            # the request itself may still be on its way; only its requester moves before it
+            # arrives, and its events are dropped if another participant sends the request
+            _require_actor(events, Party.REQUESTING)
+        else:
+            if sender != _counterpart(row):
+                raise NotEntitled(
+                    f"{sender} is not a party to request {rid}",
+                    advice="Only the two States of a request exchange its events.",
+                    errors=[
+                        FieldError("sender", "party_to_request", f"{sender} is not", "Art. 40")
+                    ],
+                )
+            if row.status is None:
+                raise TransitionRefused(f"{rid} is a one-way communication; it has no events")
+            _require_actor(events, Party(row.role).other)
+        new = _insert_events(connection, events, sender, opened.routing.message_id, at)
+        self._refold(connection, rid, at)
+        return _audited(new, sender, (sender, me))
+
+    def _summary(self, row: Row[Any]) -> Summary:
+        return Summary(
+            row.request_id,
+            RequestType(row.type),
+            Party(row.role),
+            _counterpart(row),
+            Status(row.status) if row.status else None,
+            row.created_at,
+            row.updated_at,
+        )
+
+
+# Rows ----------------------------------------------------------------------------------------
+
+
+def _row(connection: Connection, request_id: str) -> Row[Any]:
+    row = connection.execute(select(requests).where(requests.c.request_id == request_id)).first()
+    if row is None:
+        raise RequestNotFound(
+            f"no request {request_id} on this node",
+            advice="List the requests with `accord request list`.",
+        )
+    return row
+
+
+def _counterpart(row: Row[Any]) -> str:
+    return str(row.requested if row.role == Party.REQUESTING else row.requester)
+
+
+def _events(connection: Connection, request_id: str) -> list[Event]:
+    rows = connection.execute(
+        select(request_events.c.event).where(request_events.c.request_id == request_id)
+    ).scalars()
+    return [Event.model_validate_json(text) for text in rows]
+
+
+def _insert_request(
+    connection: Connection,
+    request: Request,
+    *,
+    role: Party,
+    requester: str,
+    requested: str,
+    at: datetime,
+) -> None:
+    workflow = request.REQUEST_TYPE in WORKFLOW_TYPES
+    connection.execute(
+        requests.insert().values(
+            request_id=request.message_id,
+            type=request.type,
+            role=role.value,
+            requester=requester,
+            requested=requested,
+            record=record_json(request),
+            created_at=at.timestamp(),
+            status=Status.DRAFT.value if workflow else None,
+            updated_at=at.timestamp(),
+        )
+    )
+
+
+def _insert_events(
+    connection: Connection, events: Iterable[Event], author: str, message_id: str, at: datetime
+) -> list[Event]:
+    """Store the events not yet held; the same id with other content is an equivocation."""
+    new = []
+    for event in events:
+        held = connection.execute(
+            select(request_events.c.event).where(
+                request_events.c.request_id == event.request_id,
+                request_events.c.actor == event.actor.value,
+                request_events.c.seq == event.seq,
+            )
+        ).scalar()
+        if held is not None:
+            if Event.model_validate_json(held) != event:
+                raise EventConflict(
+                    f"event {event.seq} of the {event.actor} State on {event.request_id} was "
+                    "already received with other content",
+                    advice="Compare both signed messages with the other State; one of them was "
+                    "not produced by its node.",
+                    errors=[FieldError("events", "equivocation", "two contents, one event id")],
+                )
+            continue
+        connection.execute(
+            request_events.insert().values(
+                request_id=event.request_id,
+                actor=event.actor.value,
+                seq=event.seq,
+                kind=event.kind.value,
+                author=author,
+                event=event_json(event),
+                message_id=message_id,
+                stored_at=at.timestamp(),
+            )
+        )
+        new.append(event)
+    return new
+
+
+def _require_next(connection: Connection, event: Event) -> None:
+    held = connection.execute(
+        select(request_events.c.seq).where(
+            request_events.c.request_id == event.request_id,
+            request_events.c.actor == event.actor.value,
+            request_events.c.seq >= event.seq,
+        )
+    ).first()
+    if held is not None:
+        raise TransitionRefused(
+            f"another move on {event.request_id} was recorded while this one was prepared",
+            advice="Look at the request again (`accord request show`) and repeat the command.",
+        )
+
+
+def _insert_links(connection: Connection, links: Iterable[Link], at: datetime) -> None:
+    for link in links:
+        exists = connection.execute(
+            select(request_links.c.at).where(
+                request_links.c.request_id == link.request_id,
+                request_links.c.linked_id == link.linked_id,
+                request_links.c.relation == link.relation,
+            )
+        ).first()
+        if exists is None:
+            connection.execute(
+                request_links.insert().values(
+                    request_id=link.request_id,
+                    linked_id=link.linked_id,
+                    relation=link.relation,
+                    at=at.timestamp(),
+                )
+            )
+
+
+def _links_received(request: Request) -> list[Link]:
+    rid = request.message_id
+    links = []
+    parent = getattr(request, "linked_preservation_id", None)
+    if request.REQUEST_TYPE in MLA_TYPES and parent:
+        links.append(Link(parent, rid, Relation.FOLLOW_UP))
+    disclosed = getattr(request, "parent_preservation_id", None)
+    if request.REQUEST_TYPE is R.TRAFFIC_DISCLOSURE and disclosed:
+        links.append(Link(disclosed, rid, Relation.TRAFFIC_DISCLOSURE))
+    return links
+
+
+def _carriers(connection: Connection, request_id: str, me: str) -> tuple[Carrier, ...]:
+    rows = connection.execute(
+        select(request_events.c.message_id, request_events.c.author)
+        .where(request_events.c.request_id == request_id)
+        .distinct()
+    ).all()
+    out = []
+    for message_id, author in rows:
+        delivery = connection.execute(
+            select(deliveries.c.state, deliveries.c.last_error).where(
+                deliveries.c.message_id == message_id
+            )
+        ).first()
+        state = DeliveryState(delivery.state) if delivery and author == me else None
+        out.append(Carrier(message_id, author, state, delivery.last_error if delivery else None))
+    return tuple(out)
+
+
+# Checks --------------------------------------------------------------------------------------
+
+
+def _completed(data: Mapping[str, Any], to: str, now: datetime) -> dict[str, Any]:
+    """A record file may leave out its id and addressee; ``request new`` fills them in."""
+    completed = dict(data)
+    completed.setdefault("message_id", new_message_id(now))
+    completed.setdefault("receiving_authority", to)
+    return completed
+
+
+def _addressed(named: str, to: str) -> RequestInvalid:
+    message = f"the record names {named} as receiving authority, not {to}"
+    return RequestInvalid(
+        message,
+        advice="Send the request to the authority it names, or correct receiving_authority.",
+        errors=[FieldError("receiving_authority", "addressee", message, "Art. 40")],
+    )
+
+
+def _require_actor(events: Sequence[Event], party: Party) -> None:
+    for index, event in enumerate(events):
+        if event.actor is not party:
+            message = f"event {index} is a move of the {event.actor} State, not the sender's"
+            raise NotEntitled(
+                message,
+                advice="A node sends only its own State's moves.",
+                errors=[FieldError(f"events.{index}.actor", "entitled_party", message, "Art. 40")],
+            )
+
+
+def _require_applied(folded: Folded, events: Sequence[Event]) -> None:
+    """A new request's first events must hold here too (in force, language: §8.4 inv. 9)."""
+    for rejection in folded.rejected:
+        if rejection.event in {event.id for event in events}:
+            raise TransitionRefused(
+                f"this node does not accept the request: {rejection.message}",
+                advice="Check the request against the registry both States use.",
+                errors=[FieldError("events", rejection.code, rejection.message)],
+            )
+
+
+def _audited(events: Iterable[Event], actor: str, parties: tuple[str, ...]) -> list[AuditEvent]:
+    return [
+        AuditEvent(
+            actor, Action.REQUEST_EVENT, event.request_id, _sha256(event_json(event)), parties
+        )
+        for event in events
+    ]
+
+
+def _priority(request: Request) -> Priority:
+    return PRIORITY.get(request.urgency, Priority.FLASH)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _folded_json(folded: Folded) -> str:
+    return json.dumps(
+        {
+            "state": folded.state.model_dump(mode="json"),
+            "rejected": [
+                {"actor": r.event[0], "seq": r.event[1], "code": r.code, "message": r.message}
+                for r in folded.rejected
+            ],
+            "pending": [{"actor": p[0], "seq": p[1]} for p in folded.pending],
+        },
+        ensure_ascii=False,
+    )
+
+
+def _forwarded(request: Request, folded: Folded | None, note: str) -> dict[str, Any]:
+    state = folded.state if folded else None
+    lines = [
+        f"Forwarded with the authorisation of {request.requested_state} (UNCC Art. 36(3)).",
+        f"Request {request.message_id} ({request.type}, case {request.case_ref}).",
+    ]
+    if state is not None:
+        lines += [f"Executed: {item}" for item in state.executed_items]
+        lines += [f"Use limitation: {item}" for item in state.use_limitations]
+        lines += [f"Evidence package: {item}" for item in state.evidence_packages]
+    if note:
+        lines.append(note)
+    return {
+        "subject": f"Forwarded: {request.type} {request.message_id}",
+        "text": "\n".join(lines),
+        "attachments": [],
+    }

@@ -1,0 +1,173 @@
+"""Real nodes in this process for request tests: each with its database, keys, directory (with
+the States Parties registry) and its real HTTP app; messages go from a sender's outbox table to
+the recipient's app, in the order and as many times as a test chooses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from accord.clock import FixedClock
+from accord.db.schema import deliveries, outgoing
+from accord.demo.federation import LocalFederation, NodeSpec
+from accord.envelope.models import Kind as MessageKind
+from accord.federation.api import create_app
+from accord.federation.service import Federation
+from accord.identity.models import Role
+from accord.node.home import Node
+from accord.requests.registry import Registry, read_registry
+from accord.requests.service import Requests
+from accord.requests.validate import load
+
+EXAMPLES = Path(__file__).parents[3] / "examples"
+VN, RU, ZA, BG = "vn-mps-247", "ru-gp-247", "za-doj-ca", "bg-pg-ca"
+SPECS = [
+    NodeSpec(VN, "Viet Nam 24/7", "VN", (Role.POC_24X7, Role.CENTRAL_AUTHORITY), ("vi", "en")),
+    NodeSpec(RU, "Russian Federation 24/7", "RU", (Role.POC_24X7, Role.CENTRAL_AUTHORITY), ("ru", "en")),
+    NodeSpec(ZA, "South Africa CA", "ZA", (Role.CENTRAL_AUTHORITY,), ("en",)),
+    NodeSpec(BG, "Bulgaria CA", "BG", (Role.CENTRAL_AUTHORITY,), ("bg", "en")),
+]  # fmt: skip
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+REQUEST_KINDS = (MessageKind.REQUEST.value, MessageKind.REQUEST_EVENTS.value)
+
+
+def registry(*, bg_deposited: date | None = None) -> Registry:
+    """The example registry (in force for VN, RU, ZA, RO); BG deposits on ``bg_deposited``."""
+    data = load(EXAMPLES / "registry" / "states-parties.toml")
+    for party in data["parties"]:
+        if party["state"] == "BG":
+            party["deposited_on"] = bg_deposited or date(2026, 5, 20)
+    return read_registry(data)
+
+
+def record(kind: str, **changes: Any) -> dict[str, Any]:
+    """An example record addressed between the test nodes, without its id (``new`` gives one)."""
+    data = load(EXAMPLES / "requests" / f"{kind}.toml")
+    data.pop("message_id")
+    data.update(changes)
+    return data
+
+
+@dataclass
+class Nodes:
+    clock: FixedClock
+    local: LocalFederation
+    open: dict[str, Node]
+    apps: dict[str, httpx.AsyncClient]
+    delivered: set[tuple[str, str]] = field(default_factory=set)
+
+    def requests(self, pid: str) -> Requests:
+        return Requests(Federation(self.open[pid]))
+
+    def pending(self) -> list[tuple[str, str, bytes]]:
+        """Request messages queued on any node and not yet handed over: (sender, id, wire)."""
+        out = []
+        for node in self.open.values():
+            with node.read_engine.connect() as connection:
+                rows = connection.execute(
+                    select(outgoing.c.message_id, outgoing.c.wire, deliveries.c.recipient)
+                    .join(deliveries, deliveries.c.message_id == outgoing.c.message_id)
+                    .where(outgoing.c.kind.in_(REQUEST_KINDS))
+                    .order_by(outgoing.c.created_at)
+                ).all()
+            out += [(r.recipient, r.message_id, r.wire) for r in rows]
+        return [item for item in out if (item[0], item[1]) not in self.delivered]
+
+    def post(self, recipient: str, wire: bytes) -> httpx.Response:
+        """Hand an envelope to the recipient's real app, as the outbox would."""
+        client = self.apps[recipient]
+
+        async def go() -> httpx.Response:
+            return await client.post(
+                "/federation/v1/messages",
+                content=wire,
+                headers={"content-type": "application/jose+json"},
+            )
+
+        return asyncio.run(go())
+
+    def deliver(self, order: Sequence[int] | None = None) -> list[httpx.Response]:
+        """Deliver what is pending, in ``order`` (indexes into ``pending()``) or as queued."""
+        pending = self.pending()
+        chosen = [pending[i] for i in order] if order is not None else pending
+        answers = []
+        for recipient, message_id, wire in chosen:
+            answers.append(self.post(recipient, wire))
+            self.delivered.add((recipient, message_id))
+        return answers
+
+    def settle(self) -> None:
+        """Deliver until nothing is pending (moves made on arrival queue more)."""
+        for _ in range(10):
+            answers = self.deliver()
+            if not answers:
+                return
+            for answer in answers:
+                assert answer.status_code in (200, 202), answer.text
+        raise AssertionError("messages kept coming")
+
+    def advance(self, **delta: float) -> None:
+        self.clock.advance(timedelta(**delta))
+
+    def api(self, pid: str) -> httpx.Client:
+        """The operator API of a node, with its token, through its real app."""
+        node = self.open[pid]
+        return httpx.Client(
+            transport=_SyncASGI(self.apps[pid]),
+            base_url=self.local.nodes[pid].url,
+            headers={"authorization": f"Bearer {node.operator_token}"},
+        )
+
+
+class _SyncASGI(httpx.BaseTransport):
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def go() -> httpx.Response:
+            answer = await self._client.request(
+                request.method, request.url.raw_path.decode(), content=request.read(),
+                headers=dict(request.headers),
+            )
+            await answer.aread()
+            return answer
+
+        answer = asyncio.run(go())
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+
+def start(root: Path, registry_: Registry | None = None) -> Iterator[Nodes]:
+    local = LocalFederation.create(
+        root,
+        SPECS,
+        {"everyone": tuple(spec.id for spec in SPECS)},
+        registry=registry_ or registry(),
+    )
+    clock = FixedClock(T0)
+    opened = {spec.id: local.nodes[spec.id].open(clock) for spec in SPECS}
+    apps = {
+        pid: httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(Federation(node))),
+            base_url=local.nodes[pid].url,
+        )
+        for pid, node in opened.items()
+    }
+    try:
+        yield Nodes(clock, local, opened, apps)
+    finally:
+        for node in opened.values():
+            node.close()
+
+
+def body(response: httpx.Response) -> dict[str, Any]:
+    value = json.loads(response.content)
+    assert isinstance(value, dict)
+    return value
