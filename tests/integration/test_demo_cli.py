@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,13 +30,23 @@ def test_demo_delivers_and_verifies_everything(tmp_path: Path) -> None:
     assert result.returncode == 0, output
     assert "All delivered and verified" in output
     assert "not delivered" not in output
-    # 1 message to ru-gp-ca, 1 to the group's 2 other members, and ru's acknowledgement
-    assert "4/4 deliveries with a receipt, 4 receipts verified." in output
+    # Messages: 1 to ru-gp-ca, 1 to the group's 2 other members, ru's acknowledgement (4).
+    # Requests, one message per record or move: preservation 1 + 4 moves; MLA 1 + its link
+    # on the preservation + 4 moves + ingest; the hold's close 1; extradition 1 + 4 (18).
+    assert "22/22 deliveries with a receipt, 22 receipts verified." in output
     assert {p.name for p in (tmp_path / "demo").iterdir()} == {
         "vn-mps-247",
+        "ru-mvd-247",
         "ru-gp-ca",
         "za-doj-ca",
     }
+    # Each request ends in the same state on both of its nodes
+    assert re.search(r"vn-mps-247: CLOSED, ru-mvd-247: CLOSED", output)
+    assert re.search(r"vn-mps-247: DELIVERED_RESTRICTED, ru-gp-ca: DELIVERED_RESTRICTED", output)
+    assert re.search(r"vn-mps-247: REFUSED, za-doj-ca: REFUSED", output)
+    assert "confirm_hold -> PRESERVED" in output
+    assert "link_follow_up -> PRESERVED_PENDING_DECISION" in output
+    assert "forward to za-doj-ca refused and audited" in output
     assert _processes_mentioning(str(tmp_path)) == []  # the demo stopped its nodes
 
 

@@ -13,6 +13,7 @@ import typer
 
 from accord.cli.common import console
 from accord.demo import scenario
+from accord.demo.cases import Cases
 from accord.demo.federation import LocalFederation
 
 
@@ -27,12 +28,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Start Viet Nam, Russian Federation and South Africa nodes on loopback, exchange
-        one-to-one and group messages, and print the timeline. Exits 0 when every message
-        was delivered and every receipt verified."""
+        one-to-one and group messages, run an online-fraud case's cooperation requests
+        (preservation, follow-up MLA, extradition), and print the timeline. Exits 0 when every
+        message was delivered, every receipt verified and both sides of every request agree."""
         with contextlib.ExitStack() as stack:
             if root is None:
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="accord-")))
-            console.print(f"Creating three nodes and a signed directory in {root} …")
+            console.print(f"Creating four nodes and a signed directory in {root} …")
             federation = scenario.create(root)
             federation.start()
             stack.callback(federation.stop)
@@ -59,6 +61,18 @@ def _print_keep(federation: LocalFederation) -> None:
         console.print(f"  uv run accord inbox --dir {node.home}    # {node.url}")
 
 
+def _print_cases(cases: Cases) -> None:
+    console.print("\n[bold]Cooperation requests[/] (each state change, as each node stored it)")
+    for step in cases.steps:
+        stamp = datetime.fromtimestamp(step.at, UTC).strftime("%H:%M:%S.%f")[:-3]
+        console.print(f"  {stamp}  {step.node:<11} {step.text}", markup=False)
+    for request_id, sides in cases.final.items():
+        states = ", ".join(f"{pid}: {status}" for pid, status in sides.items())
+        console.print(f"  {request_id}: {states}", markup=False)
+    for note in cases.notes:
+        console.print(f"  {note}", markup=False)
+
+
 def _print(outcome: scenario.Outcome) -> None:
     if not outcome.events:
         console.print("[red]nothing happened[/]")
@@ -77,6 +91,8 @@ def _print(outcome: scenario.Outcome) -> None:
     )
     for failure in outcome.failures:
         console.print(f"[red]not delivered:[/] {failure}")
+    if outcome.requests is not None:
+        _print_cases(outcome.requests)
     if outcome.audit:
         console.print("\n[bold]Audit logs[/] (RFC 9162 Merkle trees, C2SP checkpoints)")
         for line in outcome.audit:

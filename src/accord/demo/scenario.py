@@ -12,6 +12,7 @@ from sqlalchemy import Row, select
 
 from accord.audit.service import AuditLog
 from accord.db.schema import audit_cosignatures, deliveries, incoming, outgoing
+from accord.demo import cases
 from accord.demo.federation import LocalFederation, NodeSpec
 from accord.envelope.models import Kind, Priority
 from accord.envelope.receipt import verify_receipt
@@ -20,6 +21,8 @@ from accord.federation.reading import Mailbox
 from accord.federation.service import Federation
 from accord.identity.models import Role
 from accord.node.home import Node
+from accord.requests.registry import read_registry
+from accord.requests.validate import load
 
 SPECS = [
     NodeSpec(
@@ -28,6 +31,13 @@ SPECS = [
         "VN",
         (Role.POC_24X7, Role.LAW_ENFORCEMENT),
         ("vi", "en"),
+    ),
+    NodeSpec(
+        "ru-mvd-247",
+        "Ministry of Internal Affairs, 24/7 point of contact",
+        "RU",
+        (Role.POC_24X7, Role.LAW_ENFORCEMENT),
+        ("ru", "en"),
     ),
     NodeSpec(
         "ru-gp-ca",
@@ -44,7 +54,7 @@ SPECS = [
         ("en",),
     ),
 ]
-GROUPS = {"hanoi-demo": ("vn-mps-247", "ru-gp-ca", "za-doj-ca")}
+GROUPS = {"hanoi-demo": ("vn-mps-247", "ru-gp-ca", "za-doj-ca")}  # the message exercise
 SETTINGS = "checkpoint_interval = 1\n"  # the demo shows witnessing within seconds
 
 
@@ -63,20 +73,25 @@ class Outcome:
     receipts_verified: int
     failures: list[str]
     audit: list[str] = field(default_factory=list)  # one line per node, after verify-local
+    requests: cases.Cases | None = None
 
     @property
     def ok(self) -> bool:
         total = self.deliveries
-        return total > 0 and self.delivered == total == self.receipts_verified
+        requests_ok = self.requests is not None and self.requests.ok
+        return requests_ok and total > 0 and self.delivered == total == self.receipts_verified
 
 
 def create(root: Path) -> LocalFederation:
-    return LocalFederation.create(root, SPECS, GROUPS, settings_toml=SETTINGS)
+    registry = read_registry(load(cases.REGISTRY))
+    return LocalFederation.create(root, SPECS, GROUPS, settings_toml=SETTINGS, registry=registry)
 
 
 def run(federation: LocalFederation, timeout: float = 30.0) -> Outcome:
-    """Send one-to-one and group messages, acknowledge one, wait, and collect the timeline."""
-    vn, ru, za = (federation.nodes[s.id].open() for s in SPECS)
+    """Send one-to-one and group messages, acknowledge one, run the cooperation requests,
+    wait, and collect the timeline."""
+    opened = {s.id: federation.nodes[s.id].open() for s in SPECS}
+    vn, ru, za = (opened[pid] for pid in ("vn-mps-247", "ru-gp-ca", "za-doj-ca"))
     try:
         first = Federation(vn).send(
             "ru-gp-ca",
@@ -100,12 +115,15 @@ def run(federation: LocalFederation, timeout: float = 30.0) -> Outcome:
         )
         _wait_for(lambda: _received(ru, first), timeout)
         Mailbox(Federation(ru)).acknowledge(first)
-        _wait_for(lambda: _settled([vn, ru, za]), timeout)
+        requested = cases.run(opened, timeout)
+        nodes = list(opened.values())
+        _wait_for(lambda: _settled(nodes), timeout)
         _wait_for(lambda: _acknowledged(vn, first), timeout)
-        outcome = _collect([vn, ru, za])
-        return replace(outcome, audit=[_audit(node, timeout) for node in (vn, ru, za)])
+        outcome = _collect(nodes)
+        audit = [_audit(node, timeout) for node in nodes]
+        return replace(outcome, audit=audit, requests=requested)
     finally:
-        for node in (vn, ru, za):
+        for node in opened.values():
             node.close()
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.errors import EventConflict, RequestError
-from accord.requests.events import Event, EventId, Kind, Party, RequestState
+from accord.requests.events import Event, EventId, Kind, Party, RequestState, Status
 from accord.requests.machine import Case, apply, canonical_payload, initial_state
 
 # Concurrent moves with the same clock sum: the requesting State's first. Withdrawal is its
@@ -39,6 +39,7 @@ class Folded:
     pending: tuple[EventId, ...]  # waiting for an event their author had seen
     received: Mapping[Party, int]  # per party, how many events arrived without a gap
     order: tuple[EventId, ...] = ()  # the ready events, in the order they were applied
+    trail: tuple[tuple[EventId, Status], ...] = ()  # each applied event and the status after it
 
 
 def fold(case: Case, events: Iterable[Event]) -> Folded:
@@ -51,6 +52,7 @@ def fold(case: Case, events: Iterable[Event]) -> Folded:
     )
     state = initial_state(case.request)
     applied: list[EventId] = []
+    trail: list[tuple[EventId, Status]] = []
     rejected: list[Rejection] = []
     for event in ready:
         try:
@@ -59,9 +61,12 @@ def fold(case: Case, events: Iterable[Event]) -> Folded:
             rejected.append(Rejection(event.id, error.code, error.message))
         else:
             applied.append(event.id)
+            trail.append((event.id, state.status))
     waiting = sorted(set(unique) - {e.id for e in ready}, key=lambda i: (_RANK[i[0]], i[1]))
     order = tuple(e.id for e in ready)
-    return Folded(state, tuple(applied), tuple(rejected), tuple(waiting), received, order)
+    return Folded(
+        state, tuple(applied), tuple(rejected), tuple(waiting), received, order, tuple(trail)
+    )
 
 
 def propose(

@@ -28,6 +28,7 @@ from accord.requests.service import Requests
 from accord.requests.validate import load
 
 EXAMPLES = Path(__file__).parents[3] / "examples"
+REGISTRY = Path(__file__).parents[3] / "src" / "accord" / "demo" / "data" / "states-parties.toml"
 VN, RU, ZA, BG = "vn-mps-247", "ru-gp-247", "za-doj-ca", "bg-pg-ca"
 SPECS = [
     NodeSpec(VN, "Viet Nam 24/7", "VN", (Role.POC_24X7, Role.CENTRAL_AUTHORITY), ("vi", "en")),
@@ -41,7 +42,7 @@ REQUEST_KINDS = (MessageKind.REQUEST.value, MessageKind.REQUEST_EVENTS.value)
 
 def registry(*, bg_deposited: date | None = None) -> Registry:
     """The example registry (in force for VN, RU, ZA, RO); BG deposits on ``bg_deposited``."""
-    data = load(EXAMPLES / "registry" / "states-parties.toml")
+    data = load(REGISTRY)
     for party in data["parties"]:
         if party["state"] == "BG":
             party["deposited_on"] = bg_deposited or date(2026, 5, 20)
@@ -134,7 +135,9 @@ class _SyncASGI(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         async def go() -> httpx.Response:
             answer = await self._client.request(
-                request.method, request.url.raw_path.decode(), content=request.read(),
+                request.method,
+                request.url.raw_path.decode(),
+                content=request.read(),
                 headers=dict(request.headers),
             )
             await answer.aread()
