@@ -32,7 +32,7 @@ REGISTRY = Path(__file__).parents[3] / "src" / "accord" / "demo" / "data" / "sta
 VN, RU, ZA, BG = "vn-mps-247", "ru-gp-247", "za-doj-ca", "bg-pg-ca"
 SPECS = [
     NodeSpec(VN, "Viet Nam 24/7", "VN", (Role.POC_24X7, Role.CENTRAL_AUTHORITY), ("vi", "en")),
-    NodeSpec(RU, "Russian Federation 24/7", "RU", (Role.POC_24X7, Role.CENTRAL_AUTHORITY), ("ru", "en")),
+    NodeSpec(RU, "Russia 24/7", "RU", (Role.POC_24X7, Role.CENTRAL_AUTHORITY), ("ru", "en")),
     NodeSpec(ZA, "South Africa CA", "ZA", (Role.CENTRAL_AUTHORITY,), ("en",)),
     NodeSpec(BG, "Bulgaria CA", "BG", (Role.CENTRAL_AUTHORITY,), ("bg", "en")),
 ]  # fmt: skip
