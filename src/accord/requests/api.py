@@ -29,6 +29,7 @@ BODY_ADVICE = "Send one JSON object."
 def install_request_routes(app: FastAPI, federation: Federation) -> Requests:
     service = Requests(federation)
     node = federation.node
+    _ = node.operator_token  # made at start, so the operator can read it from the folder
 
     def operator(request: Request) -> None:
         _operator(node, request)
