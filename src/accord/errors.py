@@ -13,7 +13,8 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     ├── StorageError              database failures (wrapped sqlite/SQLAlchemy errors)
     ├── InputError                a user-supplied value breaks a rule (carries field errors)
     │   ├── RequestInvalid        a cooperation request record breaks its type's rules (§3)
-    │   └── RequestFileInvalid    a request file that cannot be read: size, syntax, top level
+    │   ├── RequestFileInvalid    a request file that cannot be read: size, syntax, top level
+    │   └── LanguageNotAvailable  a request rendered in a language with no catalog
     ├── DirectoryError            participant cards and the signed federation directory
     ├── EnvelopeError             a message that must not be accepted (one subclass per attack)
     ├── DeliveryError             a peer could not be reached or answered wrongly
@@ -265,6 +266,12 @@ class RequestInvalid(InputError):
 
 class RequestFileInvalid(InputError):
     code = "request_file_invalid"
+
+
+class LanguageNotAvailable(InputError):
+    """A request cannot be rendered in this language: Accord has no catalog for it."""
+
+    code = "language_not_available"
 
 
 # Cooperation requests ----------------------------------------------------------------------
