@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from babel.messages.pofile import read_po
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
@@ -24,6 +25,7 @@ from pydantic import BaseModel
 from accord.errors import LanguageNotAvailable
 from accord.requests.catalogs import (
     LANGUAGES,
+    LOCALES,
     MissingTranslation,
     Translator,
     read_catalog,
@@ -421,6 +423,12 @@ def test_every_message_is_translated_in_every_catalog(lang: str) -> None:
         assert message.string, message.id
         assert not message.fuzzy, message.id
         assert _placeholders(str(message.string)) == _placeholders(str(message.id)), message.id
+
+
+def test_committed_template_is_current() -> None:
+    """``python -m accord.requests.catalogs`` was run after the last change to labels.py."""
+    with (LOCALES / "accord.pot").open("rb") as handle:
+        assert _keys(read_po(handle)) == _keys(template())
 
 
 def _placeholders(text: str) -> set[str]:
