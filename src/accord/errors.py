@@ -13,7 +13,8 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     ├── StorageError              database failures (wrapped sqlite/SQLAlchemy errors)
     ├── InputError                a user-supplied value breaks a rule (carries field errors)
     │   ├── RequestInvalid        a cooperation request record breaks its type's rules (§3)
-    │   └── RequestFileInvalid    a request file that cannot be read: size, syntax, top level
+    │   ├── RequestFileInvalid    a request file that cannot be read: size, syntax, top level
+    │   └── LanguageNotAvailable  a request rendered in a language with no catalog
     ├── NotFoundError             no such message, package or request on this node
     ├── OperatorUnauthorized      the operator API called without the node's operator token
     ├── DirectoryError            participant cards and the signed federation directory
@@ -278,6 +279,12 @@ class RequestFileInvalid(InputError):
 
 class RequestNotFound(NotFoundError):
     code = "request_not_found"
+
+
+class LanguageNotAvailable(InputError):
+    """A request cannot be rendered in this language: Accord has no catalog for it."""
+
+    code = "language_not_available"
 
 
 # Cooperation requests ----------------------------------------------------------------------

@@ -95,6 +95,16 @@ def test_a_preservation_request_between_running_nodes(tmp_path: Path) -> None:
         assert "confirm_hold" in text
         assert "PRESERVED" in text
 
+        # Printable in the requested State's language (ru first in the registry), or another
+        html = accord.ok("request", "render", request_id, "--dir", vn).stdout
+        assert '<html lang="ru">' in html
+        assert "Статья 42" in html
+        assert "Mail.example LLC, Moscow" in html  # free text as written
+        vi = accord.ok("request", "render", request_id, "--lang", "vi", "--dir", ru).stdout
+        assert "Điều 42" in vi
+        run = accord.many(["request", "render", request_id, "--lang", "xx", "--dir", vn])[0]
+        refused(run, "xx")
+
         # Only the requested State may confirm a hold: VN trying is refused (not entitled)
         run = accord.many(["request", "transition", request_id, "expire", "--dir", vn])[0]
         refused(run, "requested State")

@@ -9,7 +9,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from accord.errors import FieldError, InputError, OperatorUnauthorized
 from accord.federation.http import read_limited
@@ -71,6 +71,13 @@ def install_request_routes(app: FastAPI, federation: Federation) -> Requests:
     async def show(request_id: RequestId, request: Request) -> dict[str, Any]:
         operator(request)
         return views.shown(service.show(request_id))
+
+    @app.get(f"{PREFIX}/{{request_id}}/render")
+    async def render(request_id: RequestId, request: Request, lang: str | None = None) -> Response:
+        """The printable HTML document, in ``lang`` or the requested State's language."""
+        operator(request)
+        html = await asyncio.to_thread(service.render, request_id, lang)
+        return Response(html, media_type="text/html; charset=utf-8")
 
     @app.post(f"{PREFIX}/{{request_id}}/events")
     async def transition(request_id: RequestId, request: Request) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from accord.cli.common import DirOption, console, opened_node, print_table
+from accord.cli.common import DirOption, console, opened_node, print_table, write_output
 from accord.errors import FieldError, RequestInvalid
 from accord.federation.service import Federation
 from accord.requests import views
@@ -145,6 +145,27 @@ def forward_command(
     with opened_node(directory) as node:
         summary = Requests(Federation(node)).forward(request_id, to, note)
     console.print(f"forwarded {summary.request_id} to {to}", markup=False)
+
+
+@app.command("render")
+def render_command(
+    request_id: IdArg,
+    lang: Annotated[
+        str | None,
+        typer.Option(help="en, ru, vi, ro or bg (default: the requested State's language)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the HTML here (default: print).")] = None,
+    directory: DirOption = None,
+) -> None:
+    """A printable HTML document of the request and its replies: labels, choices and legal
+    references translated, free text as written."""
+    with opened_node(directory) as node:
+        html = Requests(Federation(node)).render(request_id, lang)
+    if out is None:
+        typer.echo(html)
+        return
+    write_output(out, html.encode())
+    console.print(f"written to {out}", markup=False)
 
 
 @app.command("due")

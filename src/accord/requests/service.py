@@ -34,6 +34,7 @@ from accord.errors import (
 )
 from accord.federation.models import DeliveryState
 from accord.federation.service import Federation
+from accord.requests.catalogs import LANGUAGES
 from accord.requests.deadlines import Due, due
 from accord.requests.events import Event, Kind, Party, RequestState, Status
 from accord.requests.fold import Folded, fold, propose
@@ -41,6 +42,7 @@ from accord.requests.machine import WORKFLOW_TYPES, Case
 from accord.requests.models import RequestType, Urgency
 from accord.requests.records import Request
 from accord.requests.registry import Registry
+from accord.requests.render import render
 from accord.requests.validate import validate
 from accord.requests.wire import (
     event_json,
@@ -168,6 +170,25 @@ class Requests:
             tuple(ordered),
             tuple(Link(r.request_id, r.linked_id, r.relation) for r in links),
             carriers,
+        )
+
+    def render(self, request_id: str, lang: str | None = None) -> str:
+        """The request, its state and both States' events as a printable HTML document, in
+        ``lang`` or else the first language the requested State accepts that Accord has."""
+        shown = self.show(request_id)
+        request = shown.request
+        if lang is None:
+            party = self.registry().party(request.requested_state)
+            accepted = party.languages if party else ()
+            lang = next((code for code in accepted if code in LANGUAGES), "en")
+        directory = self.federation.directory()
+        return render(
+            request,
+            shown.folded.state if shown.folded else None,
+            shown.events,
+            lang=lang,
+            parties={p.id: p.name for p in directory.document.participants},
+            generated_at=self.node.clock.now(),
         )
 
     def due(self, now: datetime | None = None) -> list[tuple[Due, Summary]]:
