@@ -21,7 +21,9 @@ from accord.demo.federation import LocalFederation, NodeSpec
 from accord.envelope.models import Kind as MessageKind
 from accord.federation.api import create_app
 from accord.federation.service import Federation
+from accord.identity.directory import draft_bytes, read_document, sign_directory
 from accord.identity.models import Role
+from accord.identity.service import DirectoryStore
 from accord.node.home import Node
 from accord.requests.registry import Registry, read_registry
 from accord.requests.service import Requests
@@ -36,6 +38,9 @@ SPECS = [
     NodeSpec(BG, "Bulgaria CA", "BG", (Role.CENTRAL_AUTHORITY,), ("bg", "en")),
 ]  # fmt: skip
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+# The demo signs its directory for 30 days of wall-clock time; tests move the FixedClock by
+# months (holds, collection periods), so the nodes get a version valid over that range.
+DIRECTORY_VALID = (T0 - timedelta(days=1), T0 + timedelta(days=3 * 365))
 REQUEST_KINDS = (MessageKind.REQUEST.value, MessageKind.REQUEST_EVENTS.value)
 
 
@@ -153,6 +158,9 @@ def start(root: Path, registry_: Registry | None = None) -> Iterator[Nodes]:
     )
     clock = FixedClock(T0)
     opened = {spec.id: local.nodes[spec.id].open(clock) for spec in SPECS}
+    directory = _long_lived(local)
+    for node in opened.values():
+        DirectoryStore(node).install(directory, pinned=None, now=clock.now())
     apps = {
         pid: httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(Federation(node))),
@@ -165,6 +173,18 @@ def start(root: Path, registry_: Registry | None = None) -> Iterator[Nodes]:
     finally:
         for node in opened.values():
             node.close()
+
+
+def _long_lived(local: LocalFederation) -> bytes:
+    """The federation's directory as version 2, valid over ``DIRECTORY_VALID``."""
+    issued, expires = DIRECTORY_VALID
+    document = read_document(local.directory).model_copy(
+        update={"version": 2, "issued_at": issued, "expires_at": expires}
+    )
+    signed = draft_bytes(document)
+    for kid, key in list(local.steward_keys.items())[:2]:
+        signed = sign_directory(signed, key, kid)
+    return signed
 
 
 def body(response: httpx.Response) -> dict[str, Any]:
