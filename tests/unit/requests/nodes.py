@@ -31,12 +31,13 @@ from accord.requests.validate import load
 
 EXAMPLES = Path(__file__).parents[3] / "examples"
 VN, RU, ZA, BG = "vn-mps-247", "ru-gp-247", "za-doj-ca", "bg-pg-ca"
+BOTH = (Role.POC_24X7, Role.CENTRAL_AUTHORITY)
 SPECS = [
-    NodeSpec(VN, "Viet Nam 24/7", "VN", (Role.POC_24X7, Role.CENTRAL_AUTHORITY), ("vi", "en")),
-    NodeSpec(RU, "Russian Federation 24/7", "RU", (Role.POC_24X7, Role.CENTRAL_AUTHORITY), ("ru", "en")),
+    NodeSpec(VN, "Viet Nam 24/7", "VN", BOTH, ("vi", "en")),
+    NodeSpec(RU, "Russian Federation 24/7", "RU", BOTH, ("ru", "en")),
     NodeSpec(ZA, "South Africa CA", "ZA", (Role.CENTRAL_AUTHORITY,), ("en",)),
     NodeSpec(BG, "Bulgaria CA", "BG", (Role.CENTRAL_AUTHORITY,), ("bg", "en")),
-]  # fmt: skip
+]
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 # The demo signs its directory for 30 days of wall-clock time; tests move the FixedClock by
 # months (holds, collection periods), so the nodes get a version valid over that range.
@@ -139,7 +140,9 @@ class _SyncASGI(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         async def go() -> httpx.Response:
             answer = await self._client.request(
-                request.method, request.url.raw_path.decode(), content=request.read(),
+                request.method,
+                request.url.raw_path.decode(),
+                content=request.read(),
                 headers=dict(request.headers),
             )
             await answer.aread()
