@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nodes import Nodes, start
 
 from accord.requests.models import RequestType
 from accord.requests.registry import Registry, read_registry
@@ -57,3 +58,9 @@ def registry(*, ru_reservation: bool = False) -> Registry:
          "reservations": ["preservation_dual_criminality"] if ru_reservation else []},
     ]  # fmt: skip
     return read_registry({"version": 1, "parties": parties})
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[Nodes]:
+    """Four real nodes (VN, RU, ZA, BG) in this process, the Convention in force for all."""
+    yield from start(tmp_path)

@@ -21,22 +21,29 @@ from accord.demo.federation import LocalFederation, NodeSpec
 from accord.envelope.models import Kind as MessageKind
 from accord.federation.api import create_app
 from accord.federation.service import Federation
+from accord.identity.directory import draft_bytes, read_document, sign_directory
 from accord.identity.models import Role
+from accord.identity.service import DirectoryStore
 from accord.node.home import Node
 from accord.requests.registry import Registry, read_registry
 from accord.requests.service import Requests
 from accord.requests.validate import load
 
 EXAMPLES = Path(__file__).parents[3] / "examples"
-REGISTRY = Path(__file__).parents[3] / "src" / "accord" / "demo" / "data" / "states-parties.toml"
+from accord.demo.cases import REGISTRY  # noqa: E402 - the demo's registry file
+
 VN, RU, ZA, BG = "vn-mps-247", "ru-gp-247", "za-doj-ca", "bg-pg-ca"
+BOTH = (Role.POC_24X7, Role.CENTRAL_AUTHORITY)
 SPECS = [
-    NodeSpec(VN, "Viet Nam 24/7", "VN", (Role.POC_24X7, Role.CENTRAL_AUTHORITY), ("vi", "en")),
-    NodeSpec(RU, "Russia 24/7", "RU", (Role.POC_24X7, Role.CENTRAL_AUTHORITY), ("ru", "en")),
+    NodeSpec(VN, "Viet Nam 24/7", "VN", BOTH, ("vi", "en")),
+    NodeSpec(RU, "Russian Federation 24/7", "RU", BOTH, ("ru", "en")),
     NodeSpec(ZA, "South Africa CA", "ZA", (Role.CENTRAL_AUTHORITY,), ("en",)),
     NodeSpec(BG, "Bulgaria CA", "BG", (Role.CENTRAL_AUTHORITY,), ("bg", "en")),
-]  # fmt: skip
+]
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+# The demo signs its directory for 30 days of wall-clock time; tests move the FixedClock by
+# months (holds, collection periods), so the nodes get a version valid over that range.
+DIRECTORY_VALID = (T0 - timedelta(days=1), T0 + timedelta(days=3 * 365))
 REQUEST_KINDS = (MessageKind.REQUEST.value, MessageKind.REQUEST_EVENTS.value)
 
 
@@ -156,6 +163,9 @@ def start(root: Path, registry_: Registry | None = None) -> Iterator[Nodes]:
     )
     clock = FixedClock(T0)
     opened = {spec.id: local.nodes[spec.id].open(clock) for spec in SPECS}
+    directory = _long_lived(local)
+    for node in opened.values():
+        DirectoryStore(node).install(directory, pinned=None, now=clock.now())
     apps = {
         pid: httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(Federation(node))),
@@ -168,6 +178,18 @@ def start(root: Path, registry_: Registry | None = None) -> Iterator[Nodes]:
     finally:
         for node in opened.values():
             node.close()
+
+
+def _long_lived(local: LocalFederation) -> bytes:
+    """The federation's directory as version 2, valid over ``DIRECTORY_VALID``."""
+    issued, expires = DIRECTORY_VALID
+    document = read_document(local.directory).model_copy(
+        update={"version": 2, "issued_at": issued, "expires_at": expires}
+    )
+    signed = draft_bytes(document)
+    for kid, key in list(local.steward_keys.items())[:2]:
+        signed = sign_directory(signed, key, kid)
+    return signed
 
 
 def body(response: httpx.Response) -> dict[str, Any]:
