@@ -44,6 +44,7 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
         ├── ConventionNotInForce  legal basis UNCC-* while not in force for both States
         ├── LanguageNotAccepted   the requested State did not notify the request's language
         ├── EventConflict         two different events carry one id (equivocation)
+        ├── RequestNotYetKnown    events whose author cannot be told before their request arrives
         └── RegistryInvalid       the States Parties registry contradicts itself
 """
 
@@ -340,6 +341,15 @@ class LanguageNotAccepted(RequestError):
 
 class EventConflict(RequestError):
     code = "event_conflict"
+
+
+class RequestNotYetKnown(RequestError):
+    """Two participants sent one event id of a request that has not arrived: which of them
+    is its requester is not known yet, so the later one is asked to come again (425 is a
+    status the outbox retries) instead of being refused for good."""
+
+    code = "request_not_yet_known"
+    http_status = 425
 
 
 class RegistryInvalid(RequestError):

@@ -30,6 +30,7 @@ from accord.errors import (
     RegistryInvalid,
     RequestInvalid,
     RequestNotFound,
+    RequestNotYetKnown,
     TransitionRefused,
 )
 from accord.federation.models import DeliveryState
@@ -477,6 +478,7 @@ class Requests:
             # the request itself may still be on its way; only its requester moves before it
             # arrives, and its events are dropped if another participant sends the request
             _require_actor(events, Party.REQUESTING)
+            _require_unclaimed(connection, events, sender)
         else:
             if sender != _counterpart(row):
                 raise NotEntitled(
@@ -591,6 +593,28 @@ def _insert_events(
         )
         new.append(event)
     return new
+
+
+def _require_unclaimed(connection: Connection, events: Iterable[Event], sender: str) -> None:
+    """Before its request arrives, an event id held from another participant says nothing of
+    who the requester is: refusing this one as an equivocation (409, final) would let a third
+    participant block the requester's events, so it is asked to come again once the request
+    has arrived (and the other participant's events are dropped)."""
+    for event in events:
+        author = connection.execute(
+            select(request_events.c.author).where(
+                request_events.c.request_id == event.request_id,
+                request_events.c.actor == event.actor.value,
+                request_events.c.seq == event.seq,
+            )
+        ).scalar()
+        if author is not None and author != sender:
+            raise RequestNotYetKnown(
+                f"request {event.request_id} has not arrived and event {event.seq} of its "
+                f"requesting State was already sent by another participant",
+                advice="Send the events again after the request itself (the outbox retries).",
+                errors=[FieldError("events", "request_not_yet_known", "sent by two participants")],
+            )
 
 
 def _require_next(connection: Connection, event: Event) -> None:

@@ -466,3 +466,28 @@ def test_a_refused_move_is_not_sent(nodes: Nodes) -> None:
     refused(hold_on_mla, 409, "transition_refused", "kind", "not_for_this_type", "Art. 42")
     assert world(nodes) == before
     assert nodes.pending() == []
+
+
+def test_a_third_participant_cannot_block_events_that_overtake_their_request(
+    nodes: Nodes,
+) -> None:
+    """ZA, who learnt a request id (ids are cited in related_ids), signs an event under VN's
+    next number and sends it to RU before VN's request and withdrawal arrive there."""
+    rid = post_request(nodes, VN, RU, rec("preservation", RU)).json()["request_id"]
+    assert move(nodes, VN, rid, "withdraw").status_code == 200
+    kinds = _kinds(nodes)
+    at = iso(nodes.clock.now())
+    squat = {"request_id": rid, "events": [event(rid, "requesting", 3, 0, "supply_info", at)]}
+    nodes.post(RU, craft(nodes, ZA, RU, EVENTS, squat))  # held: the request is not there yet
+    index = kinds.index("request-events")
+    wire = nodes.pending()[index][2]
+    [withdrawal] = nodes.deliver([index])
+    # VN's own event is not refused for good (a 409 ends delivery): at worst RU asks it to
+    # come again later (425 is one of the statuses the outbox retries)
+    assert withdrawal.status_code in (202, 425), withdrawal.text
+    nodes.settle()  # the request arrives; ZA's squatted event is dropped
+    if withdrawal.status_code == 425:
+        assert nodes.post(RU, wire).status_code == 202  # the outbox's retry
+    state = agreed(nodes, rid)
+    assert state["status"] == "WITHDRAWN"
+    assert all(e["kind"] != "supply_info" for e in shown(nodes, RU, rid)["events"])
