@@ -211,7 +211,7 @@ requests = Table(
     Column("record", Text, nullable=False),  # the record's JSON, as the requester signed it
     Column("created_at", Float, nullable=False),
     Column("status", String(40)),  # None for one-way communications (§3.2, §3.7)
-    Column("folded", Text),  # JSON: state, rejected and pending events
+    Column("folded", Text),  # JSON: the folded RequestState (a cache of the events' fold)
     Column("updated_at", Float, nullable=False),
     Index("ix_requests_updated", "updated_at"),
 )

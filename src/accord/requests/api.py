@@ -9,7 +9,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from accord.errors import FieldError, InputError, OperatorUnauthorized
 from accord.federation.http import read_limited
@@ -97,14 +97,14 @@ def install_request_routes(app: FastAPI, federation: Federation) -> Requests:
         return views.summary(await asyncio.to_thread(service.reply, request_id, data))
 
     @app.post(f"{PREFIX}/{{request_id}}/forward")
-    async def forward(request_id: RequestId, request: Request) -> JSONResponse:
+    async def forward(request_id: RequestId, request: Request) -> dict[str, Any]:
         """Send received data on (UNCC Art. 36(3)): refused and audited without consent."""
         data = await body(request)
         to, note = data.get("to"), data.get("note", "")
         if not isinstance(to, str) or not isinstance(note, str):
             raise _bad("to", "required", "name the participant to forward to")
         summary = await asyncio.to_thread(service.forward, request_id, to, note)
-        return JSONResponse(views.summary(summary))
+        return views.summary(summary)
 
     return service
 

@@ -149,6 +149,10 @@ class Requests:
             ).all()
         return [self._summary(row) for row in rows]
 
+    def summary(self, request_id: str) -> Summary:
+        with self.node.read_engine.connect() as connection:
+            return self._summary(_row(connection, request_id))
+
     def show(self, request_id: str) -> Shown:
         with self.node.read_engine.connect() as connection:
             row = _row(connection, request_id)
@@ -201,8 +205,7 @@ class Requests:
         pairs = []
         for row in rows:
             request = validate(json.loads(row.record))
-            state = json.loads(row.folded)["state"]
-            pairs.append((request, RequestState.model_validate(state)))
+            pairs.append((request, RequestState.model_validate_json(row.folded)))
         return [(item, summaries[item.request_id]) for item in due(pairs, at)]
 
     # This State's moves --------------------------------------------------------------------
@@ -213,11 +216,11 @@ class Requests:
         directory = self.federation.directory()
         me = directory.participant(self.node.id)
         peer = directory.participant(to)
-        request = validate(_completed(data, to, self.node.clock.now()))
+        now = self.node.clock.now()
+        request = validate(_completed(data, to, now))
         party = sender_party(request, me.country, peer.country)
         if request.receiving_authority != to:
             raise _addressed(request.receiving_authority, to)
-        now = self.node.clock.now()
         plan = _Plan()
         events: list[Event] = []
         if request.REQUEST_TYPE in WORKFLOW_TYPES:
@@ -250,7 +253,7 @@ class Requests:
             ]
 
         self._commit(plan, now, store)
-        return self.show(request.message_id).summary
+        return self.summary(request.message_id)
 
     def transition(
         self, request_id: str, kind: Kind, payload: Mapping[str, Any] | None = None
@@ -263,7 +266,7 @@ class Requests:
         if kind in DECISIONS and request.REQUEST_TYPE in MLA_TYPES:
             self._decide_follow_up(request, plan, now)
         self._commit(plan, now)
-        return self.show(request_id).summary
+        return self.summary(request_id)
 
     def reply(self, request_id: str, data: Mapping[str, Any]) -> Summary:
         """The requested State's reply: ``outcome`` names the move, the rest is its payload."""
@@ -291,13 +294,14 @@ class Requests:
             refused = AuditEvent(me, Action.REQUEST_FORWARD_REFUSED, request_id, None, (me, to))
             self.node.writer.run(lambda connection: record(connection, [refused], now))
             raise
-        state = self.show(request_id).folded
+        with self.node.read_engine.connect() as connection:
+            state = RequestState.model_validate_json(_row(connection, request_id).folded)
         plan = _Plan(events=[(request, event, counterpart)])
         plan.messages.append(
             (to, MessageKind.NOTE, _forwarded(request, state, note), Priority.ROUTINE)
         )
         self._commit(plan, now)
-        return self.show(request_id).summary
+        return self.summary(request_id)
 
     def _propose(
         self, request_id: str, kind: Kind, payload: Mapping[str, Any], now: datetime
@@ -316,21 +320,16 @@ class Requests:
         return request, event, _counterpart(row)
 
     def _links_on_create(self, request: Request, plan: _Plan, now: datetime) -> None:
-        kind, rid = request.REQUEST_TYPE, request.message_id
-        parent = getattr(request, "linked_preservation_id", None)
-        if kind in MLA_TYPES and parent:
-            plan.links.append(Link(parent, rid, Relation.FOLLOW_UP))
-            self._move_if(
-                parent, Status.PRESERVED, (Kind.LINK_FOLLOW_UP, {"follow_up_id": rid}), plan, now
-            )
-        disclosed = getattr(request, "parent_preservation_id", None)
-        if kind is R.TRAFFIC_DISCLOSURE and disclosed:
-            plan.links.append(Link(disclosed, rid, Relation.TRAFFIC_DISCLOSURE))
-            # UNCC Art. 43: recorded on the preservation it came from (state unchanged)
-            self._move_if(
-                disclosed, None, (Kind.DISCLOSE_TRAFFIC, {"disclosure_id": rid}), plan, now
-            )
-        if kind is R.PRESERVATION:
+        rid = request.message_id
+        for link in _named_links(request):
+            plan.links.append(link)
+            if link.relation == Relation.FOLLOW_UP:  # BC 29(7): the hold waits for it
+                move = (Kind.LINK_FOLLOW_UP, {"follow_up_id": rid})
+                self._move_if(link.request_id, Status.PRESERVED, move, plan, now)
+            else:  # UNCC Art. 43: recorded on the preservation it came from (state unchanged)
+                move = (Kind.DISCLOSE_TRAFFIC, {"disclosure_id": rid})
+                self._move_if(link.request_id, None, move, plan, now)
+        if request.REQUEST_TYPE is R.PRESERVATION:
             with self.node.read_engine.connect() as connection:
                 known = connection.execute(
                     select(requests.c.request_id).where(
@@ -414,7 +413,7 @@ class Requests:
             .where(requests.c.request_id == request_id)
             .values(
                 status=folded.state.status.value,
-                folded=_folded_json(folded),
+                folded=folded.state.model_dump_json(),
                 updated_at=now.timestamp(),
             )
         )
@@ -461,7 +460,7 @@ class Requests:
         folded = self._refold(connection, rid, at)
         if folded is not None:
             _require_applied(folded, events)
-        _insert_links(connection, _links_received(request), at)
+        _insert_links(connection, _named_links(request), at)
         digest = _sha256(record_json(request))
         parties = (sender, me)
         return [
@@ -556,21 +555,26 @@ def _insert_request(
     )
 
 
+def _held(connection: Connection, event: Event) -> Row[Any, Any] | None:
+    """The stored event with ``event``'s id, and who sent it."""
+    return connection.execute(
+        select(request_events.c.event, request_events.c.author).where(
+            request_events.c.request_id == event.request_id,
+            request_events.c.actor == event.actor.value,
+            request_events.c.seq == event.seq,
+        )
+    ).first()
+
+
 def _insert_events(
     connection: Connection, events: Iterable[Event], author: str, message_id: str, at: datetime
 ) -> list[Event]:
     """Store the events not yet held; the same id with other content is an equivocation."""
     new = []
     for event in events:
-        held = connection.execute(
-            select(request_events.c.event).where(
-                request_events.c.request_id == event.request_id,
-                request_events.c.actor == event.actor.value,
-                request_events.c.seq == event.seq,
-            )
-        ).scalar()
+        held = _held(connection, event)
         if held is not None:
-            if Event.model_validate_json(held) != event:
+            if Event.model_validate_json(held.event) != event:
                 raise EventConflict(
                     f"event {event.seq} of the {event.actor} State on {event.request_id} was "
                     "already received with other content",
@@ -601,14 +605,8 @@ def _require_unclaimed(connection: Connection, events: Iterable[Event], sender: 
     participant block the requester's events, so it is asked to come again once the request
     has arrived (and the other participant's events are dropped)."""
     for event in events:
-        author = connection.execute(
-            select(request_events.c.author).where(
-                request_events.c.request_id == event.request_id,
-                request_events.c.actor == event.actor.value,
-                request_events.c.seq == event.seq,
-            )
-        ).scalar()
-        if author is not None and author != sender:
+        held = _held(connection, event)
+        if held is not None and held.author != sender:
             raise RequestNotYetKnown(
                 f"request {event.request_id} has not arrived and event {event.seq} of its "
                 f"requesting State was already sent by another participant",
@@ -652,7 +650,9 @@ def _insert_links(connection: Connection, links: Iterable[Link], at: datetime) -
             )
 
 
-def _links_received(request: Request) -> list[Link]:
+def _named_links(request: Request) -> list[Link]:
+    """The requests a record names: the preservation a follow-up MLA continues (BC 29(7)),
+    the preservation a traffic disclosure comes from (UNCC Art. 43)."""
     rid = request.message_id
     links = []
     parent = getattr(request, "linked_preservation_id", None)
@@ -666,20 +666,25 @@ def _links_received(request: Request) -> list[Link]:
 
 def _carriers(connection: Connection, request_id: str, me: str) -> tuple[Carrier, ...]:
     rows = connection.execute(
-        select(request_events.c.message_id, request_events.c.author)
+        select(
+            request_events.c.message_id,
+            request_events.c.author,
+            deliveries.c.state,
+            deliveries.c.last_error,
+        )
+        .outerjoin(deliveries, deliveries.c.message_id == request_events.c.message_id)
         .where(request_events.c.request_id == request_id)
         .distinct()
     ).all()
-    out = []
-    for message_id, author in rows:
-        delivery = connection.execute(
-            select(deliveries.c.state, deliveries.c.last_error).where(
-                deliveries.c.message_id == message_id
-            )
-        ).first()
-        state = DeliveryState(delivery.state) if delivery and author == me else None
-        out.append(Carrier(message_id, author, state, delivery.last_error if delivery else None))
-    return tuple(out)
+    return tuple(
+        Carrier(
+            row.message_id,
+            row.author,
+            DeliveryState(row.state) if row.state and row.author == me else None,
+            row.last_error,
+        )
+        for row in rows
+    )
 
 
 # Checks --------------------------------------------------------------------------------------
@@ -741,30 +746,14 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _folded_json(folded: Folded) -> str:
-    return json.dumps(
-        {
-            "state": folded.state.model_dump(mode="json"),
-            "rejected": [
-                {"actor": r.event[0], "seq": r.event[1], "code": r.code, "message": r.message}
-                for r in folded.rejected
-            ],
-            "pending": [{"actor": p[0], "seq": p[1]} for p in folded.pending],
-        },
-        ensure_ascii=False,
-    )
-
-
-def _forwarded(request: Request, folded: Folded | None, note: str) -> dict[str, Any]:
-    state = folded.state if folded else None
+def _forwarded(request: Request, state: RequestState, note: str) -> dict[str, Any]:
     lines = [
         f"Forwarded with the authorisation of {request.requested_state} (UNCC Art. 36(3)).",
         f"Request {request.message_id} ({request.type}, case {request.case_ref}).",
     ]
-    if state is not None:
-        lines += [f"Executed: {item}" for item in state.executed_items]
-        lines += [f"Use limitation: {item}" for item in state.use_limitations]
-        lines += [f"Evidence package: {item}" for item in state.evidence_packages]
+    lines += [f"Executed: {item}" for item in state.executed_items]
+    lines += [f"Use limitation: {item}" for item in state.use_limitations]
+    lines += [f"Evidence package: {item}" for item in state.evidence_packages]
     if note:
         lines.append(note)
     return {

@@ -57,7 +57,7 @@ def stored_states_allowed(nodes: Nodes) -> None:
         with nodes.open[pid].read_engine.connect() as connection:
             rows = connection.execute(select(requests).where(requests.c.status.is_not(None)))
             for row in rows:
-                state = RequestState.model_validate(json.loads(row.folded)["state"])
+                state = RequestState.model_validate_json(row.folded)
                 assert row.status == state.status.value
                 case = Case(validate(json.loads(row.record)), registry)
                 assert forbidden(case, state) == [], (pid, state)
