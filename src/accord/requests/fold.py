@@ -34,12 +34,15 @@ class Rejection:
 @dataclass(frozen=True)
 class Folded:
     state: RequestState
-    applied: tuple[EventId, ...]
+    trail: tuple[tuple[EventId, Status], ...]  # each applied event and the status after it
     rejected: tuple[Rejection, ...]
     pending: tuple[EventId, ...]  # waiting for an event their author had seen
     received: Mapping[Party, int]  # per party, how many events arrived without a gap
-    order: tuple[EventId, ...] = ()  # the ready events, in the order they were applied
-    trail: tuple[tuple[EventId, Status], ...] = ()  # each applied event and the status after it
+    order: tuple[EventId, ...]  # the ready events (applied or rejected), in fold order
+
+    @property
+    def applied(self) -> tuple[EventId, ...]:
+        return tuple(event_id for event_id, _ in self.trail)
 
 
 def fold(case: Case, events: Iterable[Event]) -> Folded:
@@ -51,7 +54,6 @@ def fold(case: Case, events: Iterable[Event]) -> Folded:
         key=lambda e: (e.seq + e.seen, _RANK[e.actor]),
     )
     state = initial_state(case.request)
-    applied: list[EventId] = []
     trail: list[tuple[EventId, Status]] = []
     rejected: list[Rejection] = []
     for event in ready:
@@ -60,13 +62,10 @@ def fold(case: Case, events: Iterable[Event]) -> Folded:
         except RequestError as error:
             rejected.append(Rejection(event.id, error.code, error.message))
         else:
-            applied.append(event.id)
             trail.append((event.id, state.status))
     waiting = sorted(set(unique) - {e.id for e in ready}, key=lambda i: (_RANK[i[0]], i[1]))
     order = tuple(e.id for e in ready)
-    return Folded(
-        state, tuple(applied), tuple(rejected), tuple(waiting), received, order, tuple(trail)
-    )
+    return Folded(state, tuple(trail), tuple(rejected), tuple(waiting), received, order)
 
 
 def propose(
