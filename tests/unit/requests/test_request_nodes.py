@@ -491,3 +491,43 @@ def test_a_third_participant_cannot_block_events_that_overtake_their_request(
     state = agreed(nodes, rid)
     assert state["status"] == "WITHDRAWN"
     assert all(e["kind"] != "supply_info" for e in shown(nodes, RU, rid)["events"])
+
+
+def test_the_operator_api_renders_and_validates_and_refuses_bad_input(nodes: Nodes) -> None:
+    rid = create(nodes, "mla")
+    api = nodes.api(VN)
+    before = world(nodes)
+    russian = api.get(f"{PATH}/{rid}/render")  # RU accepts ru first: the default language
+    assert russian.status_code == 200, russian.text
+    assert russian.headers["content-type"].startswith("text/html")
+    assert '<html lang="ru">' in russian.text
+    vietnamese = api.get(f"{PATH}/{rid}/render", params={"lang": "vi"})
+    assert '<html lang="vi">' in vietnamese.text
+    assert "Điều 40" in vietnamese.text
+    unknown = api.get(f"{PATH}/{rid}/render", params={"lang": "xx"})
+    refused(unknown, 422, "language_not_available", "lang", "language_not_available", None)
+    stranger = nodes.api(VN)
+    stranger.headers.pop("authorization")
+    assert stranger.get(f"{PATH}/{rid}/render").json()["code"] == "operator_token_required"
+    assert stranger.post(f"{PATH}/validate", json={}).status_code == 401
+
+    valid = api.post(f"{PATH}/validate", json=rec("mla", RU) | {"message_id": "vn-2026-0100"})
+    assert valid.json() == {
+        "valid": True, "type": "mla", "article": "Art. 40", "id": "vn-2026-0100"
+    }  # fmt: skip
+    broken = {k: v for k, v in rec("mla", RU).items() if k != "facts_summary"}
+    answer = api.post(f"{PATH}/validate", json=broken | {"message_id": "vn-2026-0101"})
+    refused(answer, 422, "request_invalid", "facts_summary", "conditional_required", "Art. 40")
+    assert world(nodes) == before  # rendering and validating store nothing
+
+
+def test_forwarding_to_a_participant_not_in_the_directory_is_refused_unaudited(
+    nodes: Nodes,
+) -> None:
+    rid = create(nodes, "mla")
+    before = world(nodes)
+    answer = nodes.api(VN).post(f"{PATH}/{rid}/forward", json={"to": "xx-nobody"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "unknown_participant"
+    assert "xx-nobody" in answer.json()["message"]
+    assert world(nodes) == before
