@@ -18,7 +18,7 @@ from accord.db.schema import deliveries, incoming, outgoing
 from accord.envelope.core import check_replay, open_envelope, read_routing, seal, sha256_hex
 from accord.envelope.models import Kind, Opened, Priority, Routing, new_message_id
 from accord.envelope.receipt import make_receipt
-from accord.errors import DirectoryError, InputError, ReplayedMessage
+from accord.errors import DirectoryError, InputError, ReplayedMessage, StorageError
 from accord.federation.models import DeliveryState
 from accord.identity.directory import Directory
 from accord.identity.service import DirectoryStore
@@ -116,6 +116,13 @@ class Federation:
                 events += _apply_ack(connection, opened, received_at)
             elif opened.kind in self._handlers:
                 events += self._handlers[opened.kind](connection, opened, received_at)
+            elif opened.kind is not Kind.NOTE:
+                # never store a message whose domain did not look at it: it would be lost
+                raise StorageError(
+                    f"this node cannot take {opened.kind} messages at the moment",
+                    advice="Retry later (the outbox does); the receiving node must run the "
+                    "service of that kind.",
+                )
             [index, *_] = record(connection, events, received_at)
             receipt = make_receipt(
                 message_id=routing.message_id,
