@@ -198,6 +198,29 @@ evidence_chunks = Table(
     sqlite_with_rowid=False,
 )
 
+# The files of every package this node received, by plaintext SHA-256: what sealing screens
+# against so data received under a use limitation is not sealed for others (UNCC Art. 36).
+evidence_received_files = Table(
+    "evidence_received_files",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("package_id", String(64), primary_key=True),
+    Column("origin", String(64), nullable=False),  # the sealing participant
+    Column("recipients", Text, nullable=False),  # JSON: whom the origin sealed it for
+    Column("request_id", String(128)),  # the request the manifest names, if any
+    Column("limitations", Text, nullable=False),  # JSON: the manifest's use limitations
+    sqlite_with_rowid=False,
+)
+
+# The States Parties registries requests were judged under, kept once each (ADR 0009).
+registries = Table(
+    "registries",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+)
+
 # Cooperation requests this node sent or received (ADR 0008): the record as validated, this
 # node's side, and the state folded from the events (a cache: the events are the truth).
 requests = Table(
@@ -212,6 +235,7 @@ requests = Table(
     Column("created_at", Float, nullable=False),
     Column("status", String(40)),  # None for one-way communications (§3.2, §3.7)
     Column("folded", Text),  # JSON: the folded RequestState (a cache of the events' fold)
+    Column("registry_sha256", String(64)),  # the registry it is judged under (None: before 0005)
     Column("updated_at", Float, nullable=False),
     Index("ix_requests_updated", "updated_at"),
 )

@@ -41,6 +41,7 @@ from accord.requests.events import Event, Kind, Party, RequestState, Status
 from accord.requests.fold import Folded, fold, propose
 from accord.requests.machine import WORKFLOW_TYPES, Case
 from accord.requests.models import RequestType, Urgency
+from accord.requests.pinned import pin, pinned
 from accord.requests.records import Request
 from accord.requests.registry import Registry
 from accord.requests.render import render
@@ -151,11 +152,11 @@ class Requests:
 
     def summary(self, request_id: str) -> Summary:
         with self.node.read_engine.connect() as connection:
-            return self._summary(_row(connection, request_id))
+            return self._summary(request_row(connection, request_id))
 
     def show(self, request_id: str) -> Shown:
         with self.node.read_engine.connect() as connection:
-            row = _row(connection, request_id)
+            row = request_row(connection, request_id)
             events = _events(connection, request_id)
             links = connection.execute(
                 select(request_links).where(
@@ -164,8 +165,10 @@ class Requests:
                 )
             ).all()
             carriers = _carriers(connection, request_id, self.node.id)
-        request = validate(json.loads(row.record))
-        folded = self._fold(request, events) if row.status is not None else None
+            request = validate(json.loads(row.record))
+            folded = (
+                self._fold(connection, row.registry_sha256, request, events) if row.status else None
+            )
         order = {event_id: n for n, event_id in enumerate(folded.order)} if folded else {}
         ordered = sorted(events, key=lambda e: (order.get(e.id, len(order)), e.actor, e.seq))
         return Shown(
@@ -223,8 +226,9 @@ class Requests:
             raise _addressed(request.receiving_authority, to)
         plan = _Plan()
         events: list[Event] = []
+        registry = self.registry()
         if request.REQUEST_TYPE in WORKFLOW_TYPES:
-            case = Case(request, self.registry())
+            case = Case(request, registry)
             for kind in (Kind.VALIDATE, Kind.SUBMIT):  # §8.2: DRAFT -> VALIDATED -> SUBMITTED
                 events.append(propose(case, events, party, kind, at=now))
         self._links_on_create(request, plan, now)
@@ -243,7 +247,13 @@ class Requests:
                     errors=[FieldError("message_id", "unique", "already used on this node")],
                 )
             _insert_request(
-                connection, request, role=party, requester=requester, requested=requested, at=now
+                connection,
+                request,
+                role=party,
+                requester=requester,
+                requested=requested,
+                registry=pin(connection, registry),
+                at=now,
             )
             _insert_events(connection, events, self.node.id, message_ids[0], now)
             self._refold(connection, request.message_id, now)
@@ -295,7 +305,7 @@ class Requests:
             self.node.writer.run(lambda connection: record(connection, [refused], now))
             raise
         with self.node.read_engine.connect() as connection:
-            state = RequestState.model_validate_json(_row(connection, request_id).folded)
+            state = RequestState.model_validate_json(request_row(connection, request_id).folded)
         plan = _Plan(events=[(request, event, counterpart)])
         plan.messages.append(
             (to, MessageKind.NOTE, _forwarded(request, state, note), Priority.ROUTINE)
@@ -307,15 +317,17 @@ class Requests:
         self, request_id: str, kind: Kind, payload: Mapping[str, Any], now: datetime
     ) -> tuple[Request, Event, str]:
         with self.node.read_engine.connect() as connection:
-            row = _row(connection, request_id)
+            row = request_row(connection, request_id)
             events = _events(connection, request_id)
-        request = validate(json.loads(row.record))
+            case = Case(
+                validate(json.loads(row.record)), self._registry(connection, row.registry_sha256)
+            )
+        request = case.request
         if row.status is None:
             raise TransitionRefused(
                 f"{request_id} is a one-way communication ({request.type}); it has no moves",
                 advice="Send a new request instead.",
             )
-        case = Case(request, self.registry())
         event = propose(case, events, Party(row.role), kind, at=now, payload=payload)
         return request, event, _counterpart(row)
 
@@ -403,11 +415,16 @@ class Requests:
 
     def _refold(self, connection: Connection, request_id: str, now: datetime) -> Folded | None:
         row = connection.execute(
-            select(requests.c.record, requests.c.status).where(requests.c.request_id == request_id)
+            select(requests.c.record, requests.c.status, requests.c.registry_sha256).where(
+                requests.c.request_id == request_id
+            )
         ).first()
         if row is None or row.status is None:
             return None
-        folded = self._fold(validate(json.loads(row.record)), _events(connection, request_id))
+        request = validate(json.loads(row.record))
+        folded = self._fold(
+            connection, row.registry_sha256, request, _events(connection, request_id)
+        )
         connection.execute(
             update(requests)
             .where(requests.c.request_id == request_id)
@@ -419,8 +436,18 @@ class Requests:
         )
         return folded
 
-    def _fold(self, request: Request, events: Iterable[Event]) -> Folded:
-        return fold(Case(request, self.registry()), events)
+    def _fold(
+        self,
+        connection: Connection,
+        pinned_to: str | None,
+        request: Request,
+        events: Iterable[Event],
+    ) -> Folded:
+        return fold(Case(request, self._registry(connection, pinned_to)), events)
+
+    def _registry(self, connection: Connection, pinned_to: str | None) -> Registry:
+        """The registry a request is judged under: the one pinned when this node stored it."""
+        return pinned(connection, pinned_to) if pinned_to else self.registry()  # before 0005
 
     # The other State's messages (writer jobs, in the message's own transaction) ------------
 
@@ -454,7 +481,13 @@ class Requests:
             )
         )
         _insert_request(
-            connection, request, role=their.other, requester=requester, requested=requested, at=at
+            connection,
+            request,
+            role=their.other,
+            requester=requester,
+            requested=requested,
+            registry=pin(connection, self.registry()),
+            at=at,
         )
         new = _insert_events(connection, events, sender, opened.routing.message_id, at)
         folded = self._refold(connection, rid, at)
@@ -509,7 +542,7 @@ class Requests:
 # Rows ----------------------------------------------------------------------------------------
 
 
-def _row(connection: Connection, request_id: str) -> Row[Any]:
+def request_row(connection: Connection, request_id: str) -> Row[Any]:
     row = connection.execute(select(requests).where(requests.c.request_id == request_id)).first()
     if row is None:
         raise RequestNotFound(
@@ -537,6 +570,7 @@ def _insert_request(
     role: Party,
     requester: str,
     requested: str,
+    registry: str,
     at: datetime,
 ) -> None:
     workflow = request.REQUEST_TYPE in WORKFLOW_TYPES
@@ -550,6 +584,7 @@ def _insert_request(
             record=record_json(request),
             created_at=at.timestamp(),
             status=Status.DRAFT.value if workflow else None,
+            registry_sha256=registry,
             updated_at=at.timestamp(),
         )
     )

@@ -30,4 +30,4 @@ def test_upgrade_twice_is_a_no_op(tmp_path: Path) -> None:
         mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
         sync = connection.exec_driver_sql("PRAGMA synchronous").scalar()
     engine.dispose()
-    assert (version, mode, sync) == ("0004", "wal", 2)  # 2 = FULL: commits reach the disk
+    assert (version, mode, sync) == ("0005", "wal", 2)  # 2 = FULL: commits reach the disk

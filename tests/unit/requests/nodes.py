@@ -122,6 +122,13 @@ class Nodes:
                 assert answer.status_code in (200, 202), answer.text
         raise AssertionError("messages kept coming")
 
+    def publish(self, registry_: Registry) -> None:
+        """The stewards sign a new directory version carrying ``registry_``; every node
+        installs it."""
+        signed = _long_lived(self.local, version=3, registry_=registry_)
+        for node in self.open.values():
+            DirectoryStore(node).install(signed, pinned=None, now=self.clock.now())
+
     def advance(self, **delta: float) -> None:
         self.clock.advance(timedelta(**delta))
 
@@ -180,11 +187,20 @@ def start(root: Path, registry_: Registry | None = None) -> Iterator[Nodes]:
             node.close()
 
 
-def _long_lived(local: LocalFederation) -> bytes:
-    """The federation's directory as version 2, valid over ``DIRECTORY_VALID``."""
+def _long_lived(
+    local: LocalFederation, version: int = 2, registry_: Registry | None = None
+) -> bytes:
+    """The federation's directory as ``version``, valid over ``DIRECTORY_VALID`` (with
+    ``registry_`` instead of its own registry if given)."""
     issued, expires = DIRECTORY_VALID
-    document = read_document(local.directory).model_copy(
-        update={"version": 2, "issued_at": issued, "expires_at": expires}
+    document = read_document(local.directory)
+    document = document.model_copy(
+        update={
+            "version": version,
+            "issued_at": issued,
+            "expires_at": expires,
+            "states_parties": registry_ or document.states_parties,
+        }
     )
     signed = draft_bytes(document)
     for kid, key in list(local.steward_keys.items())[:2]:
