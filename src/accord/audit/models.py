@@ -28,6 +28,7 @@ class Action(StrEnum):
     EVIDENCE_SENT = "evidence.sent"
     EVIDENCE_RECEIVED = "evidence.received"
     EVIDENCE_DELIVERED = "evidence.delivered"  # the recipient's package receipt is stored
+    EVIDENCE_FORWARD_REFUSED = "evidence.forward_refused"  # UNCC Art. 36: blocked and recorded
     REQUEST_SENT = "request.sent"
     REQUEST_RECEIVED = "request.received"
     REQUEST_EVENT = "request.event"  # a step of a request, made here or by the other State

@@ -115,9 +115,20 @@ def seal_command(
     use_limitation: Annotated[
         list[str] | None, typer.Option(help="A use limitation (UNCC Art. 36); repeatable.")
     ] = None,
+    request: Annotated[
+        str | None,
+        typer.Option(
+            help="The Convention request this evidence answers or supports; the package names "
+            "it and carries the use limitations of this node's reply."
+        ),
+    ] = None,
     directory: DirOption = None,
 ) -> None:
-    """Encrypt files to their recipients and this node, sign the manifest, start the custody."""
+    """Encrypt files to their recipients and this node, sign the manifest, start the custody.
+
+    Files this node received under use limitations are sealed only for participants the
+    supplying State allowed (UNCC Art. 36); otherwise nothing is sealed and the attempt is
+    audited."""
     acquisition = _acquisition(acquired_by, acquired_at, method, tool, source)
     sources = collect(paths)
     with opened_node(directory) as node, _progress(sum(s.size for s in sources), "sealing") as bar:
@@ -129,11 +140,14 @@ def seal_command(
             use_limitations=tuple(use_limitation or ()),
             out=out,
             progress=_advance(bar),
+            request_id=request,
         )
     size = sum(f.size for f in manifest.files)
     console.print(
         f"Sealed {len(manifest.files)} file(s), {size} bytes, as package {manifest.package_id} "
         f"in {out}\nrecipients: {', '.join(manifest.recipients)}",
+        *(f"use limitation: {text}" for text in manifest.use_limitations),
+        sep="\n",
         markup=False,
     )
 
@@ -149,7 +163,11 @@ def _print_verified(verified: Verified, package: Package) -> None:
         ],
     )
     console.print(
-        f"{package.root}: signature, custody ({len(verified.custody)} records) OK", markup=False
+        f"{package.root}: signature, custody ({len(verified.custody)} records) OK",
+        *([f"under request: {manifest.request_id}"] if manifest.request_id else []),
+        *(f"use limitation (UNCC Art. 36): {text}" for text in manifest.use_limitations),
+        sep="\n",
+        markup=False,
     )
 
 

@@ -32,6 +32,7 @@ from accord.errors import (
 )
 from accord.evidence.models import CustodyRecord, Manifest
 from accord.evidence.models import Event as Custody
+from accord.evidence.onward import index_received
 from accord.evidence.package import (
     CUSTODY,
     DIRECTORY,
@@ -340,6 +341,7 @@ class Inbound:
 
         def job(connection: Connection) -> Row[Any]:
             [index] = record(connection, [audit], now)
+            index_received(connection, held.manifest)
             receipt = PackageReceipt(
                 type=RECEIPT_TYPE,
                 package_id=row.package_id,

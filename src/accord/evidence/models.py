@@ -100,6 +100,7 @@ class Manifest(Strict):
     recipients: tuple[str, ...] = Field(min_length=1)
     acquisition: Acquisition
     use_limitations: tuple[str, ...] = ()
+    request_id: str | None = Field(default=None, min_length=1, max_length=128)  # UNCC Art. 36
     encryption: str = Field(pattern=f"^{ENCRYPTION}$")
     chunk_bytes: int = Field(ge=CHUNK_BYTES, le=CHUNK_BYTES)
     files: tuple[SealedFile, ...] = Field(max_length=MAX_FILES)
@@ -118,7 +119,8 @@ class Manifest(Strict):
         return self
 
     def as_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json") | {
+        """As signed; ``request_id`` only when there is one (older manifests keep their bytes)."""
+        return self.model_dump(mode="json", exclude_none=True) | {
             "sealed_at": to_rfc3339(self.sealed_at),
             "acquisition": self.acquisition.as_json(),
         }

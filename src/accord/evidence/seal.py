@@ -54,6 +54,10 @@ class SealOrder:
     recipients: tuple[tuple[str, X25519PublicKey], ...]  # participant id, encryption key
     acquisition: Acquisition
     use_limitations: tuple[str, ...] = ()
+    request_id: str | None = None  # the Convention request it answers or supports
+
+
+Screen = Callable[[SealedFile], tuple[str, ...]]  # a file's inherited limitations, or refuses
 
 
 @dataclass(frozen=True)
@@ -112,14 +116,18 @@ def seal(
     now: datetime,
     package_id: str,
     progress: Progress = lambda _: None,
+    screen: Screen = lambda _: (),
 ) -> Manifest:
-    """Write the package to ``out`` and return its manifest."""
+    """Write the package to ``out`` and return its manifest. ``screen`` sees each file once
+    sealed; the limitations it returns join the manifest's, and if it raises nothing is left."""
     keys = [key for _, key in order.recipients]
+    limitations = list(order.use_limitations)
+    files: list[SealedFile] = []
     with building(out) as work, ThreadPoolExecutor(1, thread_name_prefix="accord-sync") as sync:
-        files = tuple(
-            _seal_file(source, work, blob_name(number), keys, sync=sync, progress=progress)
-            for number, source in enumerate(order.sources, start=1)
-        )
+        for number, source in enumerate(order.sources, start=1):
+            sealed = _seal_file(source, work, blob_name(number), keys, sync=sync, progress=progress)
+            limitations += screen(sealed)
+            files.append(sealed)
         manifest = Manifest(
             type=MANIFEST_TYPE,
             package_id=package_id,
@@ -128,10 +136,11 @@ def seal(
             sealed_at=now,
             recipients=tuple(participant for participant, _ in order.recipients),
             acquisition=order.acquisition,
-            use_limitations=order.use_limitations,
+            use_limitations=tuple(dict.fromkeys(limitations)),
+            request_id=order.request_id,
             encryption=ENCRYPTION,
             chunk_bytes=CHUNK_BYTES,
-            files=files,
+            files=tuple(files),
         )
         token = sign_manifest(manifest, sealer.signing_key)
         (work / MANIFEST).write_bytes(token + b"\n")

@@ -20,6 +20,7 @@ from accord.errors import FieldError, InputError
 from accord.evidence.courier import queue_transfers, record_sending
 from accord.evidence.inbound import COMPLETE, Inbound
 from accord.evidence.models import Acquisition, Event, Manifest
+from accord.evidence.onward import Screen
 from accord.evidence.package import Package
 from accord.evidence.seal import Progress, Sealer, SealOrder, Source, seal
 from accord.evidence.signing import KeyLookup, next_record, sign_custody
@@ -27,6 +28,8 @@ from accord.evidence.transfer import Offer, Plan
 from accord.evidence.verify import Verified, extract, read_custody
 from accord.federation.service import Federation
 from accord.node.home import Node
+from accord.requests.events import Party, RequestState
+from accord.requests.service import request_row
 
 
 @dataclass(frozen=True)
@@ -66,17 +69,28 @@ class Evidence:
         use_limitations: tuple[str, ...],
         out: Path,
         progress: Progress,
+        request_id: str | None = None,
     ) -> Manifest:
         """Seal for every participant ``to`` names (groups expanded) and this node itself; the
-        package exists only if its audit record was written too."""
+        package exists only if its audit record was written too. Under ``request_id`` the
+        package names the request and carries the use limitations this node's reply set;
+        files received under use limitations go only where UNCC Art. 36 allows (onward)."""
         node, directory = self.node, self._federation.directory()
         ids = [p.id for address in to for p in directory.resolve(address)] + [node.id]
         recipients = tuple((pid, directory.encryption_key(pid)) for pid in dict.fromkeys(ids))
         now = node.clock.now()
-        order = SealOrder(sources, case, recipients, acquisition, use_limitations)
+        if request_id is not None:
+            use_limitations += self._reply_limitations(request_id)
+        order = SealOrder(sources, case, recipients, acquisition, use_limitations, request_id)
         sealer = Sealer(node.id, node.keys.signing, directory.signed)
         manifest = seal(
-            order, sealer, out=out, now=now, package_id=new_message_id(now), progress=progress
+            order,
+            sealer,
+            out=out,
+            now=now,
+            package_id=new_message_id(now),
+            progress=progress,
+            screen=Screen(node, [pid for pid, _ in recipients]),
         )
         token = Package(out).manifest_token()
         event = AuditEvent(
@@ -92,6 +106,15 @@ class Evidence:
             shutil.rmtree(out, ignore_errors=True)
             raise
         return manifest
+
+    def _reply_limitations(self, request_id: str) -> tuple[str, ...]:
+        """The use limitations this node set when replying to ``request_id`` as the requested
+        State (UNTOC 18(19); UNCC Art. 36); none when it is the requesting one."""
+        with self.node.read_engine.connect() as connection:
+            row = request_row(connection, request_id)
+        if row.role != Party.REQUESTED or row.folded is None:
+            return ()
+        return RequestState.model_validate_json(row.folded).use_limitations
 
     def send(self, package: Package, to: Sequence[str]) -> tuple[str, ...]:
         """Record the sending (custody and audit) and queue the transfer to
