@@ -6,13 +6,10 @@ every file is encrypted, hashed, signed and flushed; otherwise nothing is left b
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
@@ -31,7 +28,8 @@ from accord.evidence.models import (
 )
 from accord.evidence.package import CUSTODY, DIRECTORY, MANIFEST, blob_name, building
 from accord.evidence.signing import next_record, sign_custody, sign_manifest
-from accord.evidence.streams import READ_BYTES, ChunkDigests, PlainDigest, blocks
+from accord.evidence.sink import Sink
+from accord.evidence.streams import ChunkDigests, PlainDigest, blocks
 
 Progress = Callable[[int], None]
 
@@ -123,9 +121,9 @@ def seal(
     keys = [key for _, key in order.recipients]
     limitations = list(order.use_limitations)
     files: list[SealedFile] = []
-    with building(out) as work, ThreadPoolExecutor(1, thread_name_prefix="accord-sync") as sync:
+    with building(out) as work:
         for number, source in enumerate(order.sources, start=1):
-            sealed = _seal_file(source, work, blob_name(number), keys, sync=sync, progress=progress)
+            sealed = _seal_file(source, work, blob_name(number), keys, progress)
             limitations += screen(sealed)
             files.append(sealed)
         manifest = Manifest(
@@ -170,21 +168,14 @@ def _first_records(token: bytes, manifest: Manifest, sealer: Sealer, now: dateti
 
 
 def _seal_file(
-    source: Source,
-    work: Path,
-    blob: str,
-    keys: list[X25519PublicKey],
-    *,
-    sync: ThreadPoolExecutor,
-    progress: Progress,
+    source: Source, work: Path, blob: str, keys: list[X25519PublicKey], progress: Progress
 ) -> SealedFile:
     plain = PlainDigest()
     chunks = ChunkDigests()
     encryptor = Encryptor(keys)
     size = 0
-    flushing: Future[None] | None = None
     try:
-        with source.path.open("rb") as handle, (work / blob).open("wb") as sink:
+        with source.path.open("rb") as handle, Sink(work / blob) as sink:
             sink.write(encryptor.header)
             chunks.feed(encryptor.header)
             for view in blocks(handle, plain.update):
@@ -192,15 +183,11 @@ def _seal_file(
                 sealed = encryptor.update(view)
                 sink.write(sealed)
                 chunks.feed(sealed)
-                flushing = _flush_behind(sink, sync, flushing, size)
                 progress(len(view))
             sealed = encryptor.finalize()
             sink.write(sealed)
             chunks.feed(sealed)
-            sink.flush()
-            if flushing is not None:
-                flushing.result()
-            os.fsync(sink.fileno())
+            sink.close()
     except FileNotFoundError as exc:
         raise EvidenceError(
             f"{source.path} disappeared while it was being sealed; nothing was written",
@@ -220,18 +207,3 @@ def _seal_file(
         ciphertext_size=chunks.size,
         chunks=tuple(chunks.digests()),
     )
-
-
-FLUSH_EVERY = 64 * 1024 * 1024
-
-
-def _flush_behind(
-    sink: BinaryIO, sync: ThreadPoolExecutor, flushing: Future[None] | None, written: int
-) -> Future[None] | None:
-    """Every FLUSH_EVERY bytes, let the disk write back what is already sealed while the next
-    blocks are encrypted (one fdatasync at a time, in its own thread): the final fsync then
-    waits for little, and writing overlaps hashing instead of following it."""
-    if written % FLUSH_EVERY >= READ_BYTES or (flushing is not None and not flushing.done()):
-        return flushing
-    sink.flush()
-    return sync.submit(os.fdatasync, sink.fileno())

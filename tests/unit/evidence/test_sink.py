@@ -1,0 +1,73 @@
+"""The ciphertext sink: what is written is exactly what was given, in order, whether the
+filesystem takes O_DIRECT or not, across staging-buffer boundaries; a disk that fills while the
+writer thread writes fails the seal and leaves nothing behind."""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_evidence_package import make_package
+
+from accord.errors import EvidenceError
+from accord.evidence import sink as module
+from accord.evidence.sink import ALIGN, Sink
+
+STAGE = 4 * ALIGN  # small stages so random pieces cross many boundaries
+NAMES = itertools.count()
+
+
+@pytest.fixture(params=["direct", "page-cache"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(module, "STAGE_BYTES", STAGE)
+    if request.param == "page-cache":  # as on tmpfs, which refuses O_DIRECT
+        monkeypatch.setattr(module, "_try_direct", lambda _fd: False)
+    return str(request.param)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(pieces=st.lists(st.binary(max_size=3 * STAGE + 17), max_size=8))
+def test_the_file_holds_exactly_the_pieces_in_order(
+    mode: str, tmp_path: Path, pieces: list[bytes]
+) -> None:
+    path = tmp_path / f"blob-{next(NAMES)}"
+    with Sink(path) as sink:
+        for piece in pieces:
+            sink.write(piece)
+        sink.close()
+    assert path.read_bytes() == b"".join(pieces)
+    assert sink.size == path.stat().st_size
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_existing_file_is_never_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "blob").write_bytes(b"keep")
+    with pytest.raises(FileExistsError):
+        Sink(tmp_path / "blob")
+    assert (tmp_path / "blob").read_bytes() == b"keep"
+
+
+def test_a_disk_that_fills_while_writing_fails_the_seal_and_leaves_nothing(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.write
+    written = []
+
+    def filling(fd: int, data: memoryview) -> int:
+        if written:  # the second stage no longer fits
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(len(data))
+        return real(fd, data)
+
+    monkeypatch.setattr(module.os, "write", filling)
+    with pytest.raises(EvidenceError, match="No space left on device; nothing was left behind"):
+        make_package(tmp_path, {"big.bin": os.urandom(5 * STAGE)})
+    assert written == [STAGE]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evidence"]
