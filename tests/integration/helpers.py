@@ -3,6 +3,7 @@ runner for the `accord` command."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -157,3 +158,9 @@ def refused(run: Run, *says: str) -> None:
     assert "Traceback" not in run.out, run
     for text in says:
         assert text in run.out, run
+
+
+def request_status(accord: Accord, home: str, request_id: str) -> str | None:
+    """The request's status on the node in ``home`` (None while it has not arrived)."""
+    rows = json.loads(accord.ok("request", "list", "--json", "--dir", home).stdout)
+    return next((r["status"] for r in rows if r["request_id"] == request_id), None)

@@ -16,7 +16,18 @@ from accord.demo.federation import LocalFederation, _stewards
 from accord.requests.registry import read_registry
 from accord.requests.validate import load
 
-from .helpers import RU, VN, ZA, Accord, db_path, query, refused, start_all, wait_until
+from .helpers import (
+    RU,
+    VN,
+    ZA,
+    Accord,
+    db_path,
+    query,
+    refused,
+    request_status,
+    start_all,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 EXAMPLES = Path(__file__).parents[2] / "examples" / "requests"
@@ -52,8 +63,7 @@ def test_evidence_under_a_use_limitation_goes_on_only_with_the_authorisation(
         rid = sent.out.split("mla request ")[1].split()[0]
 
         def status(home: str) -> str | None:
-            rows = json.loads(accord.ok("request", "list", "--json", "--dir", home).stdout)
-            return next((r["status"] for r in rows if r["request_id"] == rid), None)
+            return request_status(accord, home, rid)
 
         wait_until(lambda: status(ru) == "SUBMITTED", "the request on RU")
         for move in ("acknowledge", "begin_assessment", "start_execution"):

@@ -15,7 +15,18 @@ from accord.demo.federation import LocalFederation
 from accord.requests.registry import read_registry
 from accord.requests.validate import load
 
-from .helpers import RU, VN, Accord, db_path, query, refused, snapshot, start_all, wait_until
+from .helpers import (
+    RU,
+    VN,
+    Accord,
+    db_path,
+    query,
+    refused,
+    request_status,
+    snapshot,
+    start_all,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 EXAMPLES = Path(__file__).parents[2] / "examples" / "requests"
@@ -49,8 +60,7 @@ def test_a_preservation_request_between_running_nodes(tmp_path: Path) -> None:
         assert "SUBMITTED" in sent.out
 
         def status(home: str) -> str | None:
-            rows = json.loads(accord.ok("request", "list", "--json", "--dir", home).stdout)
-            return next((r["status"] for r in rows if r["request_id"] == request_id), None)
+            return request_status(accord, home, request_id)
 
         wait_until(lambda: status(ru) == "SUBMITTED", "the request on RU")
         for move in ("acknowledge", "begin_assessment", "start_execution"):
