@@ -226,8 +226,8 @@ class Requests:
             raise _addressed(request.receiving_authority, to)
         plan = _Plan()
         events: list[Event] = []
-        registry = self.registry()
-        if request.REQUEST_TYPE in WORKFLOW_TYPES:
+        registry = self.registry() if request.REQUEST_TYPE in WORKFLOW_TYPES else None
+        if registry is not None:  # one-way communications have no state to judge
             case = Case(request, registry)
             for kind in (Kind.VALIDATE, Kind.SUBMIT):  # §8.2: DRAFT -> VALIDATED -> SUBMITTED
                 events.append(propose(case, events, party, kind, at=now))
@@ -252,7 +252,7 @@ class Requests:
                 role=party,
                 requester=requester,
                 requested=requested,
-                registry=pin(connection, registry),
+                registry=pin(connection, registry) if registry else None,
                 at=now,
             )
             _insert_events(connection, events, self.node.id, message_ids[0], now)
@@ -324,9 +324,11 @@ class Requests:
             )
         request = case.request
         if row.status is None:
+            message = f"{request_id} is a one-way communication ({request.type}); it has no moves"
             raise TransitionRefused(
-                f"{request_id} is a one-way communication ({request.type}); it has no moves",
+                message,
                 advice="Send a new request instead.",
+                errors=[FieldError("kind", "one_way_communication", message, request.article())],
             )
         event = propose(case, events, Party(row.role), kind, at=now, payload=payload)
         return request, event, _counterpart(row)
@@ -486,7 +488,7 @@ class Requests:
             role=their.other,
             requester=requester,
             requested=requested,
-            registry=pin(connection, self.registry()),
+            registry=pin(connection, self.registry()) if workflow else None,
             at=at,
         )
         new = _insert_events(connection, events, sender, opened.routing.message_id, at)
@@ -570,7 +572,7 @@ def _insert_request(
     role: Party,
     requester: str,
     requested: str,
-    registry: str,
+    registry: str | None,  # the pinned registry's digest; None for one-way communications
     at: datetime,
 ) -> None:
     workflow = request.REQUEST_TYPE in WORKFLOW_TYPES

@@ -531,3 +531,21 @@ def test_forwarding_to_a_participant_not_in_the_directory_is_refused_unaudited(
     assert answer.json()["code"] == "unknown_participant"
     assert "xx-nobody" in answer.json()["message"]
     assert world(nodes) == before
+
+
+def test_spontaneous_information_arrives_as_a_communication_without_moves(nodes: Nodes) -> None:
+    """UNCC Art. 40; §3.7: a one-way communication is stored on both nodes, has no state to
+    fold (so no registry is pinned for it), and refuses every move."""
+    rid = create(nodes, "spontaneous_information", requested_state="RU")
+    for pid in (VN, RU):
+        row = shown(nodes, pid, rid)
+        assert (row["type"], row["status"], row["events"]) == ("spontaneous_information", None, [])
+        with nodes.open[pid].read_engine.connect() as connection:
+            pinned = connection.execute(requests.select().where(requests.c.request_id == rid)).one()
+        assert (pinned.status, pinned.registry_sha256) == (None, None)
+    before = world(nodes)
+    refused(
+        move(nodes, RU, rid, "acknowledge"), 409, "transition_refused", "kind",
+        "one_way_communication", "Art. 40",
+    )  # fmt: skip
+    assert world(nodes) == before
