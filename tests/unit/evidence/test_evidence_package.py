@@ -359,3 +359,23 @@ def test_a_signed_manifest_with_a_path_escaping_the_package_is_refused(sealed: P
         verify_package(sealed, directory_keys)
     assert caught.value.errors[0].field == "files.0.path"
     assert "relative path inside the package" in caught.value.errors[0].message
+
+
+@pytest.mark.parametrize(("value", "says"), [("", "at least 1"), ("r" * 129, "at most 128")])
+def test_a_signed_manifest_naming_a_malformed_request_is_refused(
+    sealed: Package, value: str, says: str
+) -> None:
+    # signed by the real sealer: the schema refuses an empty or oversized request id (ADR 0011)
+    header, payload, _ = sealed.manifest_token().split(b".")
+    claims = json.loads(b64url_decode(payload.decode())) | {"request_id": value}
+    token = jws.serialize_compact(
+        json.loads(b64url_decode(header.decode())),
+        json.dumps(claims).encode(),
+        okp(VN.signing),
+        algorithms=["Ed25519"],
+    )
+    (sealed.root / layout.MANIFEST).write_bytes(token.encode())
+    with pytest.raises(EvidenceError) as caught:
+        verify_package(sealed, directory_keys)
+    assert caught.value.errors[0].field == "request_id"
+    assert says in caught.value.errors[0].message

@@ -205,6 +205,21 @@ def test_data_received_without_limitations_and_changed_bytes_are_not_restricted(
     assert _seal(nodes, VN, {"b.txt": b"secret."}, [ZA], tmp_path / "z").use_limitations == ()
 
 
+def test_the_same_bytes_received_again_without_limitations_do_not_lift_them(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    """A second package with identical bytes, from another participant and without
+    limitations (replayed or laundered), leaves the first package's terms in force."""
+    _seal(nodes, RU, {"b.txt": b"secret"}, [VN], tmp_path / "ru", limitations=(LIMITATION,))
+    _hand_over(nodes, RU, VN, tmp_path / "ru")
+    _seal(nodes, ZA, {"copy.txt": b"secret"}, [VN, BG], tmp_path / "za")
+    _hand_over(nodes, ZA, VN, tmp_path / "za")
+    with pytest.raises(OnwardTransferBlocked) as caught:
+        _seal(nodes, VN, {"b.txt": b"secret"}, [BG], tmp_path / "to-bg")
+    assert f"{RU} supplied" in caught.value.message
+    assert not (tmp_path / "to-bg").exists()
+
+
 def test_sealing_under_an_unknown_request_is_refused_before_anything_is_written(
     nodes: Nodes, tmp_path: Path
 ) -> None:
