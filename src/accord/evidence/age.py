@@ -14,7 +14,7 @@ import hmac as stdlib_hmac
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
@@ -338,22 +338,56 @@ class Encryptor:
 
     def update(self, data: bytes | memoryview) -> bytes:
         """Buffer ``data``; return the sealed chunks now known not to be the final one."""
-        if self._done:
-            raise AgeError("Encryptor.update() after finalize()", advice=_MISUSE)
-        chunks = _chunks(self._buf, memoryview(data).cast("B"), CHUNK)
-        return b"".join([self._seal(chunk) for chunk, _ in chunks])
+        out = _Collected()
+        self.update_into(data, out)
+        return out.joined()
 
     def finalize(self) -> bytes:
         """Return the final chunk (flag 0x01); it is empty only if the whole payload is."""
+        out = _Collected()
+        self.finalize_into(out)
+        return out.joined()
+
+    def update_into(self, data: bytes | memoryview, out: Output) -> None:
+        """As :meth:`update`, each sealed chunk encrypted straight into ``out``."""
+        if self._done:
+            raise AgeError("Encryptor.update() after finalize()", advice=_MISUSE)
+        for chunk, _ in _chunks(self._buf, memoryview(data).cast("B"), CHUNK):
+            self._seal(chunk, _NOT_LAST, out)
+
+    def finalize_into(self, out: Output) -> None:
+        """As :meth:`finalize`, into ``out``."""
         if self._done:
             raise AgeError("Encryptor.finalize() called twice", advice=_MISUSE)
         self._done = True
-        return self._seal(self._buf, _LAST)
+        self._seal(self._buf, _LAST, out)
 
-    def _seal(self, chunk: _Buffer, flag: bytes = _NOT_LAST) -> bytes:
-        sealed = self._aead.encrypt(_chunk_nonce(self._counter, flag), chunk, None)
+    def _seal(self, chunk: _Buffer, flag: bytes, out: Output) -> None:
+        nonce, aead = _chunk_nonce(self._counter, flag), self._aead
+        out.fill(len(chunk) + _TAG, lambda room: aead.encrypt_into(nonce, chunk, None, room))
         self._counter += 1
-        return sealed
+
+
+class Output(Protocol):
+    """Where sealed chunks go: ``fill`` hands ``produce`` a writable view of ``size`` bytes
+    (:class:`accord.evidence.sink.Sink` hands it a slice of its staging buffer)."""
+
+    def fill(self, size: int, produce: Callable[[memoryview], object]) -> None: ...
+
+
+class _Collected:
+    """An :class:`Output` into memory, for :meth:`Encryptor.update`."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytearray] = []
+
+    def fill(self, size: int, produce: Callable[[memoryview], object]) -> None:
+        part = bytearray(size)
+        produce(memoryview(part))
+        self._parts.append(part)
+
+    def joined(self) -> bytes:
+        return b"".join(self._parts)
 
 
 class _PayloadReader:
@@ -364,20 +398,18 @@ class _PayloadReader:
         self._buf = bytearray()  # at most one sealed chunk
         self._counter, self._trailing = 0, -1  # bytes after a full-size final chunk, or -1
 
-    def update(self, view: memoryview) -> bytes:
+    def update_into(self, view: memoryview, out: Output) -> None:
         """Open every chunk that more data follows (so it cannot be the final one)."""
         if self._trailing >= 0:
             self._trailing += len(view)
-            return b""
-        out = []
+            return
         for chunk, after in _chunks(self._buf, view, _SEALED):
-            plaintext = self._open_middle(chunk, after)
-            if plaintext is None:
-                break  # the generator is dropped: nothing more is kept
-            out.append(plaintext)
-        return b"".join(out)
+            if self._open(chunk, out, final=False):  # age v1 §Payload: nothing may follow
+                self._trailing = after  # the final chunk; the generator is dropped
+                return
+            self._counter += 1
 
-    def finalize(self) -> bytes:
+    def finalize_into(self, out: Output) -> None:
         """Open the final chunk, or say why the file does not end as age v1 §Payload says."""
         chunk, index = bytes(self._buf), self._counter
         if self._trailing >= 0:
@@ -387,29 +419,27 @@ class _PayloadReader:
         if len(chunk) < _TAG or (len(chunk) == _TAG and index > 0):
             why = "an empty final chunk after others" if len(chunk) == _TAG else "truncated"
             raise _tampered(f"age payload chunk {index} ({len(chunk)} bytes) is {why}")
-        plaintext, final = self._open(chunk, final=True)
-        if not final:  # a valid non-final chunk: the chunks after it were cut off
+        if not self._open(chunk, out, final=True):  # valid, not final: the rest was cut off
             raise self._truncated(index + 1)
-        return plaintext
 
-    def _open_middle(self, chunk: _Buffer, after: int) -> bytes | None:
-        """Open a non-final chunk; ``None`` if it is a full-size *final* chunk (trailing data)."""
-        plaintext, final = self._open(chunk, final=False)
-        if final:
-            self._trailing = after  # age v1 §Payload: nothing may follow the final chunk
-            return None
-        self._counter += 1
-        return plaintext
-
-    def _open(self, chunk: _Buffer, *, final: bool) -> tuple[bytes, bool]:
-        """Open the current chunk, trying the expected flag first; return (plaintext, final)."""
-        for flag in (_LAST, _NOT_LAST) if final else (_NOT_LAST, _LAST):
-            try:
-                nonce = _chunk_nonce(self._counter, flag)
-                return self._aead.decrypt(nonce, chunk, None), flag == _LAST
-            except InvalidTag:
-                continue
-        raise self._chunk_failed(len(chunk), last=final)
+    def _open(self, chunk: _Buffer, out: Output, *, final: bool) -> bool:
+        """Open the current chunk into ``out`` if its flag is the expected one; return whether
+        it is flagged final. A chunk that authenticates only with the other flag is not
+        released (the caller reports it), and one that authenticates with neither raises."""
+        aead, size = self._aead, len(chunk) - _TAG
+        expected, other = (_LAST, _NOT_LAST) if final else (_NOT_LAST, _LAST)
+        nonce = _chunk_nonce(self._counter, expected)
+        try:  # straight into ``out``, which keeps nothing of a chunk that fails
+            out.fill(size, lambda room: aead.decrypt_into(nonce, chunk, None, room))
+        except InvalidTag:
+            pass
+        else:
+            return final
+        try:
+            aead.decrypt(_chunk_nonce(self._counter, other), chunk, None)
+        except InvalidTag:
+            raise self._chunk_failed(len(chunk), last=final) from None
+        return not final
 
     def _truncated(self, chunks: int) -> PackageTampered:
         where = f"it ends after {chunks} chunk(s), plaintext byte {chunks * CHUNK}"
@@ -428,7 +458,7 @@ class _PayloadReader:
 
 class Decryptor:
     """Decrypt one age file, fed in slices of any size, releasing only authenticated chunks.
-    After any error reject the whole file, including plaintext already returned."""
+    After any error reject the whole file, including plaintext already released."""
 
     def __init__(self, identity: X25519PrivateKey) -> None:
         self._identity = identity
@@ -438,27 +468,41 @@ class Decryptor:
 
     def update(self, data: bytes | memoryview) -> bytes:
         """Feed the next slice of the age file; return newly authenticated plaintext."""
+        out = _Collected()
+        self.update_into(data, out)
+        return out.joined()
+
+    def finalize(self) -> bytes:
+        """Check the end of the file and return the final chunk's plaintext."""
+        out = _Collected()
+        self.finalize_into(out)
+        return out.joined()
+
+    def update_into(self, data: bytes | memoryview, out: Output) -> None:
+        """As :meth:`update`, each chunk decrypted straight into ``out``."""
         if self._state != "open":
             raise AgeError(f"Decryptor.update() on a {self._state} file", advice=_MISUSE)
         try:
             view = memoryview(data).cast("B")
-            return self._payload.update(view) if self._payload else self._header(view)
+            if self._payload:
+                self._payload.update_into(view, out)
+            else:
+                self._header(view, out)
         except EvidenceError:
             self._state = "failed"
             raise
 
-    def finalize(self) -> bytes:
-        """Check the end of the file and return the final chunk's plaintext."""
+    def finalize_into(self, out: Output) -> None:
+        """As :meth:`finalize`, into ``out``."""
         if self._state != "open":
             raise AgeError(f"Decryptor.finalize() on a {self._state} file", advice=_MISUSE)
         self._state = "failed"
         if self._payload is None:
             raise _tampered("age file is truncated inside its header", _TRUNCATED)
-        plaintext = self._payload.finalize()
+        self._payload.finalize_into(out)
         self._state = "done"
-        return plaintext
 
-    def _header(self, view: memoryview) -> bytes:
+    def _header(self, view: memoryview, out: Output) -> None:
         buf = self._buf
         buf += view
         if not buf.startswith(_VERSION_PREFIX[: len(buf)]):
@@ -469,13 +513,13 @@ class Decryptor:
         if not end and len(buf) > _MAX_HEADER_BYTES:
             raise _malformed(f"age header is over {_MAX_HEADER_BYTES} bytes")
         if not end or len(buf) < end + _NONCE_BYTES:
-            return b""
+            return
         file_key = _open_header(bytes(buf[:end]), self._identity)
         nonce = bytes(buf[end : end + _NONCE_BYTES])  # age v1 §Payload: keys the payload
         self._payload = _PayloadReader(ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload")))
         rest = bytes(buf[end + _NONCE_BYTES :])
         buf.clear()
-        return self._payload.update(memoryview(rest))
+        self._payload.update_into(memoryview(rest), out)
 
 
 def encrypt_stream(

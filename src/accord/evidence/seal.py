@@ -175,18 +175,13 @@ def _seal_file(
     encryptor = Encryptor(keys)
     size = 0
     try:
-        with source.path.open("rb") as handle, Sink(work / blob) as sink:
+        with source.path.open("rb") as handle, Sink(work / blob, tap=chunks.feed) as sink:
             sink.write(encryptor.header)
-            chunks.feed(encryptor.header)
             for view in blocks(handle, plain.update):
                 size += len(view)
-                sealed = encryptor.update(view)
-                sink.write(sealed)
-                chunks.feed(sealed)
+                encryptor.update_into(view, sink)  # encrypted straight into the sink's buffers
                 progress(len(view))
-            sealed = encryptor.finalize()
-            sink.write(sealed)
-            chunks.feed(sealed)
+            encryptor.finalize_into(sink)
             sink.close()
     except FileNotFoundError as exc:
         raise EvidenceError(

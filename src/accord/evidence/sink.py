@@ -1,13 +1,20 @@
-"""Writing a package's ciphertext straight to the disk, around the page cache (ADR 0007).
+"""Writing evidence straight to the disk, around the page cache (ADR 0007): a package's
+ciphertext when sealing, the plaintext of the files extracted from it.
 
-Sealed evidence is written once and not read back by the sealing process, so copying it into
+Evidence is written once and not read back by the process that writes it, so copying it into
 the page cache buys nothing and costs the most of any step: on this machine the first buffered
 gigabyte of a process takes 2 to 3 s, against 0.4 s with O_DIRECT (standards.md §4; the
-figures are in ADR 0007). So the file is opened with O_DIRECT and written from two page-aligned
-staging buffers, one filled by the caller while a thread writes the other; the last block is
-padded to the alignment and the file cut back to its true length. A filesystem that refuses
-O_DIRECT (tmpfs, some network filesystems) gets the same writes through the page cache.
-Memory is two staging buffers, whatever the size; :meth:`Sink.close` makes the file durable.
+figures are in ADR 0007). So the file is opened with O_DIRECT and written from a ring of
+page-aligned staging buffers by a writer thread while the caller fills the next one; the last
+block is padded to the alignment and the file cut back to its true length. A filesystem that
+refuses O_DIRECT (tmpfs, some network filesystems) gets the same writes through the page cache.
+
+The caller can produce its bytes directly inside a staging buffer (:meth:`Sink.fill`), so
+what it encrypts or decrypts is never copied, and a ``tap`` (the transfer-chunk hashes, the
+plaintext digest) reads each full buffer in its own thread beside the writer: a buffer is
+refilled only once both are done with it. Without a file, a sink only taps (verification
+decrypts and hashes without writing). Memory is the ring, whatever the size;
+:meth:`Sink.close` makes the file durable.
 """
 
 from __future__ import annotations
@@ -15,61 +22,96 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 ALIGN = 4096  # a multiple of every logical block size in use (512 B, 4 KiB)
 STAGE_BYTES = 8 * 1024 * 1024
+STAGES = 6  # one being filled, one being written and tapped, the rest absorb scheduling jitter
+
+Tap = Callable[[memoryview], "Future[Any]"]
 
 
 class Sink:
-    """A new file written in order; use as a context manager and call :meth:`close`."""
+    """A new file (owner-only) written in order, or none if ``path`` is None; use as a context
+    manager and call :meth:`close`.
 
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        self.direct = _try_direct(self._fd)
-        self._stages = [mmap.mmap(-1, STAGE_BYTES) for _ in range(2)]  # page-aligned
+    ``tap`` is given every byte written, in order, as read-only views that stay valid until
+    the future it returns is done."""
+
+    def __init__(self, path: Path | None, tap: Tap | None = None) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        self._fd = None if path is None else os.open(path, flags, 0o600)
+        self.direct = self._fd is not None and _try_direct(self._fd)
+        self._tap = tap
+        self._stages = [memoryview(mmap.mmap(-1, STAGE_BYTES)) for _ in range(STAGES)]
+        self._busy: list[list[Future[Any]]] = [[] for _ in range(STAGES)]
+        self._scratch = bytearray()
         self._turn, self._filled, self.size = 0, 0, 0
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="accord-sink")
-        self._writing: Future[None] | None = None
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
         self.size += len(view)
         while view:
-            stage = self._stages[self._turn]
             take = min(len(view), STAGE_BYTES - self._filled)
-            stage[self._filled : self._filled + take] = view[:take]
+            self._stages[self._turn][self._filled : self._filled + take] = view[:take]
             self._filled += take
             view = view[take:]
             if self._filled == STAGE_BYTES:
                 self._hand_over(STAGE_BYTES)
 
-    def _hand_over(self, length: int) -> None:
-        """Let the writer thread write the current stage once it has written the other."""
-        self._wait()
-        stage = memoryview(self._stages[self._turn])[:length]
-        self._writing = self._writer.submit(_write_all, self._fd, stage)
-        self._turn, self._filled = 1 - self._turn, 0
+    def fill(self, size: int, produce: Callable[[memoryview], object]) -> None:
+        """Append ``size`` bytes that ``produce`` writes into the view it is given: straight
+        into the staging buffer when they fit in what is left of it (no copy), else through a
+        scratch buffer."""
+        end = self._filled + size
+        if end > STAGE_BYTES:
+            if len(self._scratch) < size:
+                self._scratch = bytearray(size)
+            scratch = memoryview(self._scratch)[:size]
+            produce(scratch)
+            self.write(scratch)
+            return
+        produce(self._stages[self._turn][self._filled : end])
+        self._filled, self.size = end, self.size + size
+        if end == STAGE_BYTES:
+            self._hand_over(STAGE_BYTES)
 
-    def _wait(self) -> None:
-        if self._writing is not None:
-            writing, self._writing = self._writing, None
-            writing.result()
+    def _hand_over(self, length: int, padded: int | None = None) -> None:
+        """Write and tap the current stage in the background; move on to the next one."""
+        stage = self._stages[self._turn]
+        busy = []
+        if self._fd is not None:
+            busy.append(self._writer.submit(_write_all, self._fd, stage[: padded or length]))
+        if self._tap is not None and length:
+            busy.append(self._tap(stage[:length]))
+        self._busy[self._turn] = busy
+        self._turn, self._filled = (self._turn + 1) % STAGES, 0
+        self._wait(self._turn)
+
+    def _wait(self, turn: int) -> None:
+        busy, self._busy[turn] = self._busy[turn], []
+        for future in busy:
+            future.result()
 
     def close(self) -> None:
         """Write what is staged, cut the padding off and fsync: the file is then durable."""
         tail = self._filled
         if tail:
+            padded = tail
             if self.direct:  # O_DIRECT writes whole aligned blocks; the padding is cut below
                 padded = -(-tail // ALIGN) * ALIGN
                 self._stages[self._turn][tail:padded] = bytes(padded - tail)
-                tail = padded
-            self._hand_over(tail)
-        self._wait()
-        os.ftruncate(self._fd, self.size)
-        os.fsync(self._fd)
+            self._hand_over(tail, padded)
+        for turn in range(STAGES):
+            self._wait(turn)
+        if self._fd is not None:
+            os.ftruncate(self._fd, self.size)
+            os.fsync(self._fd)
 
     def __enter__(self) -> Sink:
         return self
@@ -81,11 +123,13 @@ class Sink:
         trace: TracebackType | None,
     ) -> None:
         try:
-            if error is not None and self._writing is not None:
-                self._writing.exception()  # let the thread finish; the caller's error wins
+            if error is not None:  # the threads finish with the buffers; the caller's error wins
+                for future in (future for busy in self._busy for future in busy):
+                    future.exception()
         finally:
             self._writer.shutdown()
-            os.close(self._fd)  # the staging buffers go with the object
+            if self._fd is not None:
+                os.close(self._fd)  # the staging buffers go with the object
 
 
 def _try_direct(fd: int) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 from accord.evidence.models import CHUNK_BYTES
 
 READ_BYTES = 4 * 1024 * 1024
-BUFFERS = 3  # one being read, one being hashed, one spare: memory stays at BUFFERS x READ_BYTES
+BUFFERS = 5  # one read, one hashed, three to absorb scheduling jitter: memory BUFFERS x READ_BYTES
 
 
 def sha256_hex(data: bytes | bytearray | memoryview) -> str:
@@ -23,26 +23,24 @@ def sha256_hex(data: bytes | bytearray | memoryview) -> str:
 
 
 class ChunkDigests:
-    """SHA-256 of each CHUNK_BYTES slice of a byte stream fed in immutable pieces of any size,
-    hashed in order in its own thread without copying the pieces."""
-
-    IN_FLIGHT = 3  # pieces queued for hashing at most: memory stays bounded
+    """SHA-256 of each CHUNK_BYTES slice of a byte stream fed in pieces of any size, hashed in
+    order in its own thread without copying: a piece must stay unchanged until the future
+    :meth:`feed` returns for it is done (the sink's staging ring guarantees it)."""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-chunks")
-        self._queued: list[Future[None]] = []
+        self._last: Future[None] | None = None
         self._digests: list[str] = []
         self._current = hashlib.sha256()
         self._filled = 0
         self.size = 0
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> Future[None]:
         self.size += len(data)
-        self._queued.append(self._pool.submit(self._consume, data))
-        while len(self._queued) > self.IN_FLIGHT:
-            self._queued.pop(0).result()
+        self._last = self._pool.submit(self._consume, data)
+        return self._last
 
-    def _consume(self, data: bytes) -> None:
+    def _consume(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
             take = min(len(view), CHUNK_BYTES - self._filled)
@@ -55,9 +53,9 @@ class ChunkDigests:
 
     def digests(self) -> list[str]:
         """Every chunk digest, in order (an empty stream is one empty chunk)."""
-        for future in self._queued:
-            future.result()
-        self._pool.shutdown()
+        self._pool.shutdown()  # waits for every piece fed
+        if self._last is not None:
+            self._last.result()
         if self._filled or not self._digests:
             self._digests.append(self._current.hexdigest())
         return self._digests
@@ -67,7 +65,7 @@ class PlainDigest:
     """SHA-256 of a stream, computed in its own thread in the order blocks were given; at most
     IN_FLIGHT blocks wait for it, so a fast producer cannot pile plaintext up in memory."""
 
-    IN_FLIGHT = 3
+    IN_FLIGHT = BUFFERS
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()

@@ -9,12 +9,10 @@ verdict, which names each one that failed and why.
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -23,6 +21,7 @@ from accord.evidence.age import Decryptor
 from accord.evidence.models import CHUNK_BYTES, CustodyRecord, Manifest, SealedFile
 from accord.evidence.package import Package, building
 from accord.evidence.signing import KeyLookup, verify_chain, verify_manifest
+from accord.evidence.sink import Sink
 from accord.evidence.streams import PlainDigest, blocks, sha256_hex
 
 Progress = Callable[[int], None]
@@ -102,24 +101,22 @@ class _Keyed:
     plain: PlainDigest
     target: Path | None
     failure: str | None = None
-    size: int = 0
 
     @classmethod
     def of(cls, identity: X25519PrivateKey | None, target: Path | None) -> _Keyed | None:
         return None if identity is None else cls(Decryptor(identity), PlainDigest(), target)
 
-    def feed(self, data: bytes | memoryview, sink: BinaryIO | None, *, final: bool) -> None:
+    def feed(self, data: bytes | memoryview, out: Sink, *, final: bool) -> None:
+        """Decrypt straight into ``out``, which hashes (and writes) what it is given."""
         if self.failure is not None:
             return
         try:
-            plain = self.decryptor.finalize() if final else self.decryptor.update(data)
+            if final:
+                self.decryptor.finalize_into(out)
+            else:
+                self.decryptor.update_into(data, out)
         except EvidenceError as exc:
             self.failure = exc.message
-            return
-        self.size += len(plain)
-        self.plain.update(plain)
-        if sink is not None:
-            sink.write(plain)
 
 
 def _check_file(
@@ -139,14 +136,16 @@ def _check_file(
         message = f"{entry.blob} is {actual} bytes, the manifest says {entry.ciphertext_size}"
         return [FieldError(entry.path, "blob.size", f"{message}: {change}")]
     digests: list[Future[str]] = []
-    with path.open("rb") as handle, _sink(keyed) as sink:
+    with path.open("rb") as handle, _plaintext(keyed) as out:
         for view in blocks(handle, lambda view: _hash(pool, digests, view)):
-            if keyed is not None:
-                keyed.feed(view, sink, final=False)
+            if keyed is not None and out is not None:
+                keyed.feed(view, out, final=False)
             progress(len(view))
-        if keyed is not None:
-            keyed.feed(b"", sink, final=True)
-    return _chunk_problems(entry, [d.result() for d in digests]) + _plain_problems(entry, keyed)
+        if keyed is not None and out is not None:
+            keyed.feed(b"", out, final=True)
+            out.close()
+    chunks = _chunk_problems(entry, [d.result() for d in digests])
+    return chunks + _plain_problems(entry, keyed, 0 if out is None else out.size)
 
 
 def _hash(pool: ThreadPoolExecutor, digests: list[Future[str]], view: memoryview) -> Future[str]:
@@ -155,16 +154,13 @@ def _hash(pool: ThreadPoolExecutor, digests: list[Future[str]], view: memoryview
     return future
 
 
-@contextlib.contextmanager
-def _sink(keyed: _Keyed | None) -> Iterator[BinaryIO | None]:
-    if keyed is None or keyed.target is None:
-        yield None
-        return
-    keyed.target.parent.mkdir(parents=True, exist_ok=True)
-    with keyed.target.open("wb") as handle:
-        yield handle
-        handle.flush()
-        os.fsync(handle.fileno())
+def _plaintext(keyed: _Keyed | None) -> contextlib.AbstractContextManager[Sink | None]:
+    """Where decrypted chunks go: the plaintext digest, and the extracted file if any."""
+    if keyed is None:
+        return contextlib.nullcontext()
+    if keyed.target is not None:
+        keyed.target.parent.mkdir(parents=True, exist_ok=True)
+    return Sink(keyed.target, tap=keyed.plain.update)
 
 
 def _chunk_problems(entry: SealedFile, found: list[str]) -> list[FieldError]:
@@ -185,18 +181,18 @@ def _chunk_problems(entry: SealedFile, found: list[str]) -> list[FieldError]:
     return problems
 
 
-def _plain_problems(entry: SealedFile, keyed: _Keyed | None) -> list[FieldError]:
+def _plain_problems(entry: SealedFile, keyed: _Keyed | None, size: int) -> list[FieldError]:
     if keyed is None:
         return []
     digest = keyed.plain.hexdigest()
     if keyed.failure is not None:
         return [FieldError(entry.path, "decryption", keyed.failure)]
-    if keyed.size != entry.size or digest != entry.sha256:
+    if size != entry.size or digest != entry.sha256:
         return [
             FieldError(
                 entry.path,
                 "plaintext.sha256",
-                f"decrypted file is {keyed.size} bytes with SHA-256 {digest[:16]}…, the manifest "
+                f"decrypted file is {size} bytes with SHA-256 {digest[:16]}…, the manifest "
                 f"says {entry.size} bytes with {entry.sha256[:16]}…",
             )
         ]

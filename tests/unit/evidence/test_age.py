@@ -375,6 +375,51 @@ def test_decryptor_releases_only_verified_chunks(key: X25519PrivateKey) -> None:
     assert decryptor.finalize() == data[CHUNK:]
 
 
+class _Released:
+    """An Output that keeps what it is given, as the evidence sink would."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def fill(self, size: int, produce: Callable[[memoryview], object]) -> None:
+        room = bytearray(size)
+        produce(memoryview(room))
+        self.parts.append(bytes(room))
+
+
+def test_decrypting_into_an_output_releases_nothing_of_a_chunk_that_fails(
+    key: X25519PrivateKey,
+) -> None:
+    data = _data(3 * CHUNK + 7)
+    blob = bytearray(_seal(data, [key.public_key()]))
+    start = header_length(io.BytesIO(bytes(blob)))
+    blob[start + 2 * SEALED + 9] ^= 4  # chunk 2 of 4
+    out = _Released()
+    with pytest.raises(PackageTampered, match="age payload chunk 2 "):
+        Decryptor(key).update_into(bytes(blob), out)
+    assert out.parts == [data[:CHUNK], data[CHUNK : 2 * CHUNK]]
+
+
+def test_a_full_final_chunk_with_data_after_it_is_not_released(key: X25519PrivateKey) -> None:
+    blob = _seal(_data(CHUNK), [key.public_key()]) + b"extra"
+    out, decryptor = _Released(), Decryptor(key)
+    decryptor.update_into(blob, out)
+    with pytest.raises(PackageTampered, match="5 bytes after its final chunk 0"):
+        decryptor.finalize_into(out)
+    assert out.parts == []
+
+
+def test_encrypting_into_an_output_gives_the_same_file(key: X25519PrivateKey) -> None:
+    data = _data(2 * CHUNK + 3)
+    encryptor = Encryptor([key.public_key()])
+    out = _Released()
+    encryptor.update_into(data[:5], out)
+    encryptor.update_into(data[5:], out)
+    encryptor.finalize_into(out)
+    assert [len(part) for part in out.parts] == [SEALED, SEALED, 3 + 16]
+    assert _open(encryptor.header + b"".join(out.parts), key) == data
+
+
 def test_misuse_after_finalize_or_failure_is_refused(key: X25519PrivateKey) -> None:
     encryptor = Encryptor([key.public_key()])
     encryptor.finalize()
