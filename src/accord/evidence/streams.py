@@ -8,6 +8,7 @@ own in another (chunk digests are independent, so they need no ordering).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -15,6 +16,7 @@ from typing import Any, BinaryIO
 from accord.evidence.models import CHUNK_BYTES
 
 READ_BYTES = 4 * 1024 * 1024
+READ_AHEAD = 16 * 1024 * 1024  # what fadvise keeps in flight past the read position
 BUFFERS = 5  # one read, one hashed, three to absorb scheduling jitter: memory BUFFERS x READ_BYTES
 
 
@@ -88,18 +90,44 @@ class PlainDigest:
 
 def blocks(handle: BinaryIO, on_block: Callable[[memoryview], Future[Any]]) -> Iterator[memoryview]:
     """Read ``handle`` into a few reused buffers; a buffer is refilled only once the future
-    ``on_block`` returned for its previous contents has finished."""
+    ``on_block`` returned for its previous contents has finished. The kernel is asked to read
+    ahead of us (``posix_fadvise`` WILLNEED): its own read-ahead (128 KiB here) reads a file
+    that is not in the page cache at half the disk's rate (ADR 0007)."""
     buffers = [bytearray(READ_BYTES) for _ in range(BUFFERS)]
     busy: list[Future[Any] | None] = [None] * BUFFERS
+    ahead = _ReadAhead(handle)
     turn = 0
     while True:
         previous = busy[turn]
         if previous is not None:
             previous.result()
+        ahead.advise()
         count = handle.readinto(buffers[turn])  # type: ignore[attr-defined]
         if not count:
             return
+        ahead.position += count
         view = memoryview(buffers[turn])[:count]
         busy[turn] = on_block(view)
         yield view
         turn = (turn + 1) % BUFFERS
+
+
+class _ReadAhead:
+    """Keep READ_AHEAD bytes past the read position on their way into the page cache."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        try:
+            self._fd: int | None = handle.fileno()
+            self.position = self._advised = handle.tell()
+        except (OSError, AttributeError, ValueError):  # not a file: nothing to read ahead
+            self._fd, self.position, self._advised = None, 0, 0
+
+    def advise(self) -> None:
+        end = self.position + READ_BYTES + READ_AHEAD
+        if self._fd is None or end - self._advised < READ_AHEAD // 2:
+            return
+        try:
+            os.posix_fadvise(self._fd, self._advised, end - self._advised, os.POSIX_FADV_WILLNEED)
+        except OSError:  # advice only; a pipe or an odd filesystem reads as it can
+            self._fd = None
+        self._advised = end
