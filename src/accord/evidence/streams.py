@@ -8,6 +8,7 @@ own in another (chunk digests are independent, so they need no ordering).
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -93,7 +94,7 @@ def blocks(handle: BinaryIO, on_block: Callable[[memoryview], Future[Any]]) -> I
     ``on_block`` returned for its previous contents has finished. The kernel is asked to read
     ahead of us (``posix_fadvise`` WILLNEED): its own read-ahead (128 KiB here) reads a file
     that is not in the page cache at half the disk's rate (ADR 0007)."""
-    buffers = [bytearray(READ_BYTES) for _ in range(BUFFERS)]
+    buffers = [mmap.mmap(-1, READ_BYTES) for _ in range(BUFFERS)]  # pages come as they are read
     busy: list[Future[Any] | None] = [None] * BUFFERS
     ahead = _ReadAhead(handle)
     turn = 0
