@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         le=30 * 24 * HOUR,
         description="A message without a receipt this long after creation is marked failed.",
     )
+    evidence_incoming_expiry: float = Field(
+        default=7 * 24 * HOUR,
+        ge=60,
+        le=90 * 24 * HOUR,
+        description="An incoming evidence transfer that receives nothing this long is discarded.",
+    )
     retry_base: float = Field(
         default=0.5,
         ge=0.01,
@@ -106,11 +112,16 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _delivery_before_replay_window(self) -> Settings:
+    def _timeouts_in_order(self) -> Settings:
         if self.delivery_timeout > self.message_max_age:
             raise ValueError(
                 "delivery_timeout must not exceed message_max_age: a retry older than the "
                 "receiver's replay window would be refused"
+            )
+        if self.evidence_incoming_expiry <= self.delivery_timeout:
+            raise ValueError(
+                "evidence_incoming_expiry must exceed delivery_timeout: a sender still retrying "
+                "a transfer would find the chunks it sent discarded"
             )
         return self
 

@@ -47,6 +47,12 @@ def test_delivery_timeout_longer_than_replay_window_is_refused() -> None:
         load_settings(delivery_timeout=7200, message_max_age=3600)
 
 
+def test_incoming_evidence_expiry_not_beyond_the_delivery_timeout_is_refused() -> None:
+    with pytest.raises(ConfigError, match="evidence_incoming_expiry must exceed delivery_timeout"):
+        load_settings(delivery_timeout=3600, evidence_incoming_expiry=3600)
+    assert load_settings(delivery_timeout=3600, evidence_incoming_expiry=3601)
+
+
 def test_unknown_setting_in_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "settings.toml").write_text("retry_bsae = 2.0\n")
     with pytest.raises(ConfigError, match="retry_bsae"):

@@ -29,6 +29,7 @@ class Action(StrEnum):
     EVIDENCE_RECEIVED = "evidence.received"
     EVIDENCE_DELIVERED = "evidence.delivered"  # the recipient's package receipt is stored
     EVIDENCE_FORWARD_REFUSED = "evidence.forward_refused"  # UNCC Art. 36: blocked and recorded
+    EVIDENCE_INCOMING_EXPIRED = "evidence.incoming_expired"  # an abandoned transfer, discarded
     REQUEST_SENT = "request.sent"
     REQUEST_RECEIVED = "request.received"
     REQUEST_EVENT = "request.event"  # a step of a request, made here or by the other State

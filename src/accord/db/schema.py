@@ -186,6 +186,7 @@ evidence_inbound = Table(
     Column("chunks_total", Integer, nullable=False),
     Column("bytes_total", Integer, nullable=False),
     Column("offered_at", Float, nullable=False),
+    Column("active_at", Float),  # the last offer or chunk: an abandoned transfer expires
     Column("completed_at", Float),
     Column("receipt", Text),
 )

@@ -3,21 +3,26 @@
 A package offered to this node is built in ``evidence/incoming/ID`` and moved to
 ``evidence/received/ID`` once complete. Each chunk is checked against the signed manifest,
 written and flushed before the database says it is held, so what the sender is told is held
-survives a crash; a chunk written but not yet recorded is simply asked for again.
+survives a crash; a chunk written but not yet recorded is simply asked for again. A transfer
+that gets no offer or chunk for ``evidence_incoming_expiry`` was abandoned by its sender: it is
+discarded (rows, folder) and audited, and a sender that comes back starts it again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from accord.audit.log import record
 from accord.audit.models import Action, Event
@@ -59,6 +64,7 @@ from accord.identity.directory import Directory, verify_directory
 log = structlog.get_logger("accord.evidence")
 RECEIVING, COMPLETE = "receiving", "complete"
 SPARE_BYTES = 256 * 1024 * 1024  # kept free beyond an offered package
+EXPIRY_SWEEP = 600.0  # how often a running node looks for abandoned transfers, at most
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,8 @@ class Inbound:
                     "manifest",
                     advice="A package id names one sealed package; seal a new package instead.",
                 )
+            if row.state == RECEIVING:  # the sender is still at it: not abandoned
+                self.node.writer.run(_touch(package_id, self.node.clock.now().timestamp()))
             return self.status(row)
 
     def _check_offer(
@@ -216,6 +224,7 @@ class Inbound:
                     chunks_total=len(plan.chunks),
                     bytes_total=plan.total_bytes,
                     offered_at=now,
+                    active_at=now,
                 )
             )
             return _select(connection, package_id)
@@ -267,26 +276,33 @@ class Inbound:
             )
         try:
             _write_at(self.incoming(package_id) / chunk.blob, data, chunk.offset)
-        except FileNotFoundError:
-            return {"state": COMPLETE, "index": index}  # completed meanwhile, folder moved
+        except FileNotFoundError:  # completed meanwhile (folder moved) or expired (removed)
+            return {"state": self._expect(sender, package_id).state, "index": index}
         except OSError as exc:
             raise InsufficientStorage(
                 f"{where} could not be written: {exc.strerror}; it was not kept",
                 advice="The receiving operator must free disk space; the sender will retry.",
             ) from exc
 
-        def job(connection: Connection) -> str:
-            # Only while receiving: a late duplicate must not outlive the completion.
-            if _select(connection, package_id).state != RECEIVING:
-                return COMPLETE
+        now = self.node.clock.now().timestamp()
+
+        def job(connection: Connection) -> str | None:
+            # Only while receiving: a late duplicate must not outlive the completion or expiry.
+            current = _first(connection, package_id)
+            if current is None or current.state != RECEIVING:
+                return None if current is None else COMPLETE
             connection.execute(
                 insert(evidence_chunks)
                 .prefix_with("OR IGNORE")
                 .values(package_id=package_id, idx=index)
             )
+            _touch(package_id, now)(connection)
             return RECEIVING
 
-        return {"state": self.node.writer.run(job), "index": index}
+        state = self.node.writer.run(job)
+        if state is None:
+            raise _not_offered(package_id)
+        return {"state": state, "index": index}
 
     # Completion ------------------------------------------------------------------------------
 
@@ -395,6 +411,66 @@ class Inbound:
         for package_id in done:
             self._settle(package_id)
 
+    # Expiry ----------------------------------------------------------------------------------
+
+    def expire(self) -> list[str]:
+        """Discard the transfers that got no offer or chunk for ``evidence_incoming_expiry``:
+        their rows and an ``evidence.incoming_expired`` audit record in one transaction, then
+        their folders; and any incoming folder without a row (left by a crash between the two).
+        Returns the package ids discarded. Completed packages are never touched."""
+        now = self.node.clock.now()
+        silent_since = now.timestamp() - self.node.settings.evidence_incoming_expiry
+        expired: list[str] = []
+        with self._lock:  # no offer prepares a folder meanwhile
+            with self.node.read_engine.connect() as connection:
+                stale = connection.execute(
+                    select(evidence_inbound).where(
+                        evidence_inbound.c.state == RECEIVING,
+                        _last_active() < silent_since,
+                    )
+                ).all()
+            for row in stale:
+                if self.node.writer.run(self._expire_job(row, silent_since, now)):
+                    expired.append(row.package_id)
+            with self.node.read_engine.connect() as connection:
+                known = set(connection.scalars(select(evidence_inbound.c.package_id)))
+            folder = self.root / "incoming"
+            for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+                if path.name not in known:
+                    shutil.rmtree(path, ignore_errors=True)
+                    self._held.pop(path.name, None)
+            if folder.is_dir():
+                fsync_dir(folder)
+        for package_id in expired:
+            log.warning("abandoned incoming transfer discarded", package_id=package_id)
+        return expired
+
+    def _expire_job(self, row: Row[Any], silent_since: float, now: datetime) -> Any:
+        audit = Event(
+            self.node.id,
+            Action.EVIDENCE_INCOMING_EXPIRED,
+            row.package_id,
+            row.manifest_sha256,
+            (row.sender, self.node.id),
+        )
+
+        def job(connection: Connection) -> bool:
+            current = _first(connection, row.package_id)
+            if current is None or current.state != RECEIVING:
+                return False
+            if (current.active_at or current.offered_at) >= silent_since:
+                return False  # a chunk arrived meanwhile
+            record(connection, [audit], now)
+            connection.execute(
+                delete(evidence_chunks).where(evidence_chunks.c.package_id == row.package_id)
+            )
+            connection.execute(
+                delete(evidence_inbound).where(evidence_inbound.c.package_id == row.package_id)
+            )
+            return True
+
+        return job
+
     # Rows ------------------------------------------------------------------------------------
 
     def _row(self, package_id: str) -> Row[Any] | None:
@@ -406,10 +482,7 @@ class Inbound:
     def _expect(self, sender: str, package_id: str) -> Row[Any]:
         row = self._row(package_id)
         if row is None:
-            raise TransferIncomplete(
-                f"package {package_id} was not offered to this node",
-                advice="Offer the package first (POST its offer), then send its chunks.",
-            )
+            raise _not_offered(package_id)
         if row.sender != sender:
             raise TransferRefused(
                 f"package {package_id} is being sent by {row.sender}, not {sender}",
@@ -427,9 +500,51 @@ class Inbound:
 
 
 def _select(connection: Connection, package_id: str) -> Row[Any]:
+    row = _first(connection, package_id)
+    if row is None:
+        raise _not_offered(package_id)
+    return row
+
+
+def _first(connection: Connection, package_id: str) -> Row[Any] | None:
     return connection.execute(
         select(evidence_inbound).where(evidence_inbound.c.package_id == package_id)
-    ).one()
+    ).first()
+
+
+def _not_offered(package_id: str) -> TransferIncomplete:
+    return TransferIncomplete(
+        f"package {package_id} was not offered to this node, or its transfer expired unfinished",
+        advice="Offer the package first (POST its offer), then send its chunks.",
+    )
+
+
+def _last_active() -> Any:
+    return func.coalesce(evidence_inbound.c.active_at, evidence_inbound.c.offered_at)
+
+
+def _touch(package_id: str, now: float) -> Any:
+    def job(connection: Connection) -> None:
+        connection.execute(
+            update(evidence_inbound)
+            .where(evidence_inbound.c.package_id == package_id)
+            .values(active_at=now)
+        )
+
+    return job
+
+
+async def expire_abandoned(inbound: Inbound, stop: asyncio.Event) -> None:
+    """A running node's sweep: at start, then every EXPIRY_SWEEP (or a quarter of the expiry,
+    if shorter) until ``stop``."""
+    interval = min(EXPIRY_SWEEP, inbound.node.settings.evidence_incoming_expiry / 4)
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(inbound.expire)
+        except Exception:  # a failed sweep is tried again at the next one, never fatal
+            log.exception("sweep of abandoned incoming transfers failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 def _write_at(path: Path, data: bytes, offset: int) -> None:

@@ -27,6 +27,7 @@ from accord.envelope.receipt import REFUSAL_HEADER, sign_refusal
 from accord.errors import AccordError, FieldError
 from accord.evidence.api import install_evidence_routes
 from accord.evidence.courier import Courier
+from accord.evidence.inbound import expire_abandoned
 from accord.federation.http import read_limited
 from accord.federation.outbox import Outbox
 from accord.federation.service import Federation
@@ -71,7 +72,10 @@ def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         await asyncio.to_thread(inbound.recover)
-        workers = [asyncio.create_task(publish_checkpoints(witnessing, stop))]
+        workers = [
+            asyncio.create_task(publish_checkpoints(witnessing, stop)),
+            asyncio.create_task(expire_abandoned(inbound, stop)),
+        ]
         if outbox is not None:
             workers.append(asyncio.create_task(outbox.run(stop)))
             workers.append(asyncio.create_task(Courier(federation, transport).run(stop)))

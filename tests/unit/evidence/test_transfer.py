@@ -605,3 +605,123 @@ def test_a_sending_lost_from_the_package_by_a_crash_is_recorded_before_the_trans
     mine = read_custody(package, keys)[1]
     assert [r.event for r in mine] == [Event.ACQUIRED, Event.SEALED, Event.SENT]
     assert nodes.outbound().state == TransferState.DELIVERED
+
+
+# Abandoned transfers --------------------------------------------------------------------------
+
+
+def _expiry(nodes: Nodes) -> float:
+    return nodes.open[RU].settings.evidence_incoming_expiry
+
+
+def _receiver(nodes: Nodes) -> Inbound:
+    return Inbound(Federation(nodes.open[RU]))
+
+
+def test_an_abandoned_transfer_is_discarded_audited_and_can_start_again(nodes: Nodes) -> None:
+    package, _, package_id = _offered(nodes)
+    put = _call(nodes, VN, "PUT", f"{EVIDENCE_PATH}/{package_id}/chunks/0", _chunk(package, 0))
+    assert put.status_code == 200
+    receiver = _receiver(nodes)
+    folder = receiver.incoming(package_id)
+    nodes.advance(_expiry(nodes) - 1)
+    assert receiver.expire() == []  # silent, but not for long enough yet
+    assert folder.is_dir()
+
+    nodes.advance(2)
+    assert receiver.expire() == [package_id]
+    assert (nodes.inbound(), nodes.held()) == ([], [])
+    assert not folder.exists()
+    assert nodes.actions(RU)[-1] == "evidence.incoming_expired"
+    assert receiver.expire() == []  # once
+
+    # A chunk after the expiry is refused as not offered, and recreates nothing.
+    late = _call(nodes, VN, "PUT", f"{EVIDENCE_PATH}/{package_id}/chunks/1", _chunk(package, 1))
+    assert late.status_code == 409
+    assert late.json()["code"] == "evidence_transfer_incomplete"
+    assert "its transfer expired unfinished" in late.json()["message"]
+    assert (nodes.inbound(), folder.exists()) == ([], False)
+
+    # The sender gave up long before (the expiry exceeds its delivery timeout); sending again
+    # offers the package afresh and delivers it whole.
+    nodes.drain()
+    assert nodes.outbound().state == TransferState.FAILED
+    assert nodes.outbound().last_error.startswith("no chunk confirmed for 600 s")
+    nodes.wire.log.clear()
+    assert nodes.evidence(VN).send(package, [RU]) == (RU,)
+    nodes.drain()
+    assert nodes.outbound().state == TransferState.DELIVERED
+    assert sorted(index for index, _ in nodes.wire.puts()) == ["0", "1", "2", "3", "4"]
+    assert [row.state for row in nodes.inbound()] == ["complete"]
+
+
+def test_each_offer_or_chunk_postpones_the_expiry(nodes: Nodes) -> None:
+    package, offer, package_id = _offered(nodes)
+    receiver = _receiver(nodes)
+    nodes.advance(_expiry(nodes) - 10)
+    target = f"{EVIDENCE_PATH}/{package_id}/chunks/0"
+    assert _call(nodes, VN, "PUT", target, _chunk(package, 0)).status_code == 200
+    nodes.advance(20)
+    assert receiver.expire() == []
+    nodes.advance(_expiry(nodes) - 10)
+    again = _call(nodes, VN, "POST", f"{EVIDENCE_PATH}/{package_id}/offer", offer.to_json())
+    assert again.json()["held"] == 1
+    nodes.advance(20)
+    assert receiver.expire() == []
+    assert nodes.held() == [0]
+
+
+def test_a_chunk_arriving_while_the_expiry_decides_keeps_the_transfer(nodes: Nodes) -> None:
+    package, _, package_id = _offered(nodes)
+    receiver = _receiver(nodes)
+    [stale] = nodes.inbound()
+    nodes.advance(_expiry(nodes) + 1)
+    target = f"{EVIDENCE_PATH}/{package_id}/chunks/0"
+    assert _call(nodes, VN, "PUT", target, _chunk(package, 0)).status_code == 200
+    now = nodes.clock.now()
+    job = receiver._expire_job(stale, now.timestamp() - _expiry(nodes), now)  # read before
+    assert nodes.open[RU].writer.run(job) is False
+    assert nodes.held() == [0]
+    assert "evidence.incoming_expired" not in nodes.actions(RU)
+
+
+def test_a_received_package_never_expires(nodes: Nodes) -> None:
+    package = nodes.seal([RU])
+    nodes.evidence(VN).send(package, [RU])
+    nodes.drain()
+    [row] = nodes.inbound()
+    nodes.advance(10 * _expiry(nodes))
+    receiver = _receiver(nodes)
+    assert receiver.expire() == []
+    assert receiver.received(row.package_id).is_dir()
+    assert [r.state for r in nodes.inbound()] == ["complete"]
+
+
+def test_a_folder_left_without_its_row_by_a_crash_is_removed(nodes: Nodes) -> None:
+    _, _, package_id = _offered(nodes)
+    receiver = _receiver(nodes)
+    orphan = receiver.incoming("0f" * 16)  # its row deleted, the process killed before rmtree
+    (orphan / "files").mkdir(parents=True)
+    (orphan / "files" / "000001.age").write_bytes(b"partial")
+    assert receiver.expire() == []
+    assert not orphan.exists()
+    assert receiver.incoming(package_id).is_dir()  # a live transfer's folder stays
+
+
+def test_a_running_node_sweeps_abandoned_transfers_from_its_start(nodes: Nodes) -> None:
+    _, _, package_id = _offered(nodes)
+    nodes.advance(_expiry(nodes) + 1)
+    receiver = _receiver(nodes)
+    app = create_app(Federation(nodes.open[RU]))
+
+    async def serve_briefly() -> None:
+        async with app.router.lifespan_context(app):  # what `accord serve` runs around the app
+            for _ in range(200):
+                if not receiver.incoming(package_id).exists():
+                    return
+                await asyncio.sleep(0.05)
+
+    asyncio.run(serve_briefly())
+    assert not receiver.incoming(package_id).exists()
+    assert nodes.inbound() == []
+    assert nodes.actions(RU)[-1] == "evidence.incoming_expired"
