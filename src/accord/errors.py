@@ -239,6 +239,13 @@ class PackageTampered(EvidenceError):
     http_status = 422
 
 
+class PackageDisposed(EvidenceError):
+    """The holder recorded the package's disposal and deleted its files."""
+
+    code = "evidence_disposed"
+    http_status = 410
+
+
 class TransferRefused(EvidenceError):
     """A receiving node will not take this package (not a recipient, conflicting offer)."""
 

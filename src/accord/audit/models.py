@@ -25,6 +25,9 @@ class Action(StrEnum):
     WITNESS_ALARM = "witness.alarm"
     EVIDENCE_SEALED = "evidence.sealed"
     EVIDENCE_EXTRACTED = "evidence.extracted"
+    EVIDENCE_OPENED = "evidence.opened"  # decrypted and checked, no file written
+    EVIDENCE_EXPORTED = "evidence.exported"  # a verified copy written outside the node
+    EVIDENCE_DISPOSED = "evidence.disposed"  # the files deleted, the chain kept
     EVIDENCE_SENT = "evidence.sent"
     EVIDENCE_RECEIVED = "evidence.received"
     EVIDENCE_DELIVERED = "evidence.delivered"  # the recipient's package receipt is stored

@@ -1,4 +1,5 @@
-"""``accord evidence``: seal, verify, extract, custody and CASE export of evidence packages."""
+"""``accord evidence``: seal, verify, open, extract, export, dispose, custody and CASE export of
+evidence packages."""
 
 from __future__ import annotations
 
@@ -212,6 +213,59 @@ def extract_command(
         err_console.print("note: extracted offline; no custody record was added")
     _print_verified(verified, bundle)
     console.print(f"Files written to {out}", markup=False)
+
+
+@app.command("open")
+def open_command(package: PackageArg, directory: DirOption = None) -> None:
+    """Decrypt with this node's key and check every file against the signed manifest, without
+    writing them; records `opened` in the custody chain and the audit log."""
+    bundle = Package(package)
+    with opened_node(directory) as node, _progress(bundle.stored_bytes(), "opening") as bar:
+        verified = Evidence(node).open(bundle, _advance(bar))
+    _print_verified(verified, bundle)
+
+
+@app.command("export")
+def export_command(
+    package: PackageArg,
+    out: Annotated[Path, typer.Option(help="Folder to create with the copy.")],
+    purpose: Annotated[
+        str, typer.Option(help="Why it leaves the node (kept in the custody record).")
+    ],
+    directory: DirOption = None,
+) -> None:
+    """Copy the sealed package out of the node (for a court, removable media, an archive),
+    verify the copy and record the export, with its purpose, in both chains and the audit log."""
+    bundle = Package(package)
+    with opened_node(directory) as node, _progress(bundle.stored_bytes(), "exporting") as bar:
+        verified = Evidence(node).export(bundle, out, purpose, _advance(bar))
+    _print_verified(verified, Package(out))
+    console.print(f"Verified copy written to {out}", markup=False)
+
+
+@app.command("dispose")
+def dispose_command(
+    package: PackageArg,
+    reason: Annotated[
+        str, typer.Option(help="Why (retention period ended, order no. ...); kept in the record.")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the files are deleted.")] = False,
+    directory: DirOption = None,
+) -> None:
+    """Record the disposal in the custody chain and the audit log, then delete the package's
+    files; its manifest and chain of custody are kept as the record."""
+    if not yes:
+        raise InputError(
+            f"disposing of {package} deletes its files for good",
+            advice="Run again with --yes to confirm.",
+        )
+    with opened_node(directory) as node:
+        record = Evidence(node).dispose(Package(package), reason)
+    console.print(
+        f"{package}: disposed of by {record.actor} at {to_rfc3339(record.at)} "
+        f"({record.details.get('reason', '')}); files deleted, custody chain kept",
+        markup=False,
+    )
 
 
 @app.command("custody")

@@ -17,15 +17,23 @@ from accord.audit.models import Event as AuditEvent
 from accord.db.schema import evidence_chunks, evidence_inbound, evidence_outbound
 from accord.envelope.models import new_message_id
 from accord.errors import FieldError, InputError
-from accord.evidence.courier import queue_transfers, record_sending
+from accord.evidence.courier import ACTIVE, queue_transfers, record_sending
 from accord.evidence.inbound import COMPLETE, Inbound
-from accord.evidence.models import Acquisition, Event, Manifest
+from accord.evidence.models import Acquisition, CustodyRecord, Event, Manifest
 from accord.evidence.onward import Screen
-from accord.evidence.package import Package
+from accord.evidence.package import (
+    CUSTODY,
+    DIRECTORY,
+    FILES,
+    MANIFEST,
+    Package,
+    building,
+    fsync_dir,
+)
 from accord.evidence.seal import Progress, Sealer, SealOrder, Source, seal
 from accord.evidence.signing import KeyLookup, next_record, sign_custody
 from accord.evidence.transfer import Offer, Plan
-from accord.evidence.verify import Verified, extract, read_custody
+from accord.evidence.verify import Verified, extract, read_custody, refuse_disposed, verify_package
 from accord.federation.service import Federation
 from accord.node.home import Node
 from accord.requests.events import Party, RequestState
@@ -121,7 +129,8 @@ class Evidence:
         each recipient; the running node's courier moves the chunks. Returns the recipients."""
         node, directory = self.node, self._federation.directory()
         token = package.manifest_token()
-        manifest, _ = read_custody(package, directory.signing_key)
+        manifest, custody = read_custody(package, directory.signing_key)
+        refuse_disposed(manifest, custody)
         chain = package.custody_chain()
         named = [p.id for a in to for p in directory.resolve(a) if p.id != node.id]
         default = [r for r in manifest.recipients if r != node.id]
@@ -212,37 +221,134 @@ class Evidence:
     def extract(self, package: Package, out: Path, progress: Progress) -> Verified:
         """Verify and decrypt with this node's key, then add the ``extracted`` custody record
         and its audit record (both or neither)."""
-        node = self.node
-        verified = extract(package, self.keys(), node.keys.encryption, out, progress=progress)
-        chain = package.custody_chain()
-        token = package.manifest_token()
-        now = node.clock.now()
+        verified = extract(package, self.keys(), self.node.keys.encryption, out, progress=progress)
         details = {"to": str(out), "files": str(len(verified.manifest.files))}
+        signed = self._next(package, verified.manifest, Event.EXTRACTED, details)
+        self._witness(package, verified.manifest, signed, Action.EVIDENCE_EXTRACTED, out)
+        return verified
+
+    def open(self, package: Package, progress: Progress) -> Verified:
+        """Decrypt with this node's key and check every plaintext, writing nothing; then add
+        the ``opened`` custody record and its audit record (both or neither)."""
+        verified = verify_package(
+            package, self.keys(), identity=self.node.keys.encryption, progress=progress
+        )
+        details = {"files": str(len(verified.manifest.files))}
+        signed = self._next(package, verified.manifest, Event.OPENED, details)
+        self._witness(package, verified.manifest, signed, Action.EVIDENCE_OPENED)
+        return verified
+
+    def export(self, package: Package, out: Path, purpose: str, progress: Progress) -> Verified:
+        """Copy the sealed package to ``out`` (for a court, removable media, an archive),
+        verify the copy, and record the export, with its purpose, in the chains of both
+        copies and in the audit log. ``out`` appears only if all of it succeeded."""
+        keys = self.keys()
+        manifest, custody = read_custody(package, keys)
+        refuse_disposed(manifest, custody)
+        purpose = _required_text("purpose", purpose)
+        signed = self._next(package, manifest, Event.EXPORTED, {"to": str(out), "purpose": purpose})
+        with building(out) as work:
+            for name in (MANIFEST, DIRECTORY):
+                shutil.copyfile(package.root / name, work / name)
+            for entry in manifest.files:
+                shutil.copyfile(package.blob(entry.blob), work / entry.blob)
+            (work / CUSTODY).write_bytes(b"".join(t + b"\n" for t in package.custody_chain()))
+            Package(work).append_custody(signed)
+            verified = verify_package(Package(work), keys, progress=progress)
+        self._witness(package, manifest, signed, Action.EVIDENCE_EXPORTED, out)
+        return verified
+
+    def dispose(self, package: Package, reason: str) -> CustodyRecord:
+        """Record the disposal (custody and audit, both or neither), then delete the package's
+        files; its manifest and chain of custody stay as the record. Disposing of a package
+        already disposed of finishes deleting its files (after a crash)."""
+        manifest, custody = read_custody(package, self.keys())
+        self._refuse_while_sending(manifest.package_id)
+        if custody[-1].event is not Event.DISPOSED:
+            details = {
+                "reason": _required_text("reason", reason),
+                "files": str(len(manifest.files)),
+                "bytes": str(sum(entry.size for entry in manifest.files)),
+            }
+            signed = self._next(package, manifest, Event.DISPOSED, details)
+            self._witness(package, manifest, signed, Action.EVIDENCE_DISPOSED)
+            custody = read_custody(package, self.keys())[1]
+        files = package.root / FILES
+        if files.exists():
+            shutil.rmtree(files)
+            fsync_dir(package.root)
+        return custody[-1]
+
+    def _refuse_while_sending(self, package_id: str) -> None:
+        with self.node.read_engine.connect() as connection:
+            busy = connection.scalars(
+                select(evidence_outbound.c.recipient).where(
+                    evidence_outbound.c.package_id == package_id,
+                    evidence_outbound.c.state.in_([state.value for state in ACTIVE]),
+                )
+            ).all()
+        if busy:
+            raise InputError(
+                f"package {package_id} is being sent to {', '.join(busy)}; it cannot be disposed "
+                "of while its transfer runs",
+                advice="Wait until `accord evidence transfers` shows it delivered or failed.",
+            )
+
+    def _next(
+        self, package: Package, manifest: Manifest, event: Event, details: dict[str, str]
+    ) -> bytes:
+        """This node's signed record of ``event``, extending the package's chain."""
         step = next_record(
-            token,
-            verified.manifest,
-            chain,
-            event=Event.EXTRACTED,
-            actor=node.id,
-            at=now,
+            package.manifest_token(),
+            manifest,
+            package.custody_chain(),
+            event=event,
+            actor=self.node.id,
+            at=self.node.clock.now(),
             details=details,
         )
-        signed = sign_custody(step, node.keys.signing)
-        length = package.append_custody(signed)
+        return sign_custody(step, self.node.keys.signing)
+
+    def _witness(
+        self,
+        package: Package,
+        manifest: Manifest,
+        signed: bytes,
+        action: Action,
+        written: Path | None = None,
+    ) -> None:
+        """Append ``signed`` to the package's chain and its audit record to the log, both or
+        neither: if the audit fails, the record (and what was ``written``) is taken back."""
+        node = self.node
         event = AuditEvent(
             node.id,
-            Action.EVIDENCE_EXTRACTED,
-            verified.manifest.package_id,
+            action,
+            manifest.package_id,
             hashlib.sha256(signed).hexdigest(),
-            verified.manifest.recipients,
+            manifest.recipients,
         )
+        length = None
         try:
+            length = package.append_custody(signed)
             node.writer.run(lambda connection: _record(connection, event, node))
         except BaseException:
-            package.truncate_custody(length)
-            shutil.rmtree(out, ignore_errors=True)
+            if length is not None:
+                package.truncate_custody(length)
+            if written is not None:
+                shutil.rmtree(written, ignore_errors=True)
             raise
-        return verified
+
+
+def _required_text(field: str, text: str) -> str:
+    """A one-line statement for a custody record (a purpose, a reason)."""
+    text = " ".join(text.split())
+    if not 1 <= len(text) <= 500:
+        raise InputError(
+            f"--{field} must say, in one line of 1 to 500 characters, why",
+            advice=f"The {field} is kept in the signed chain of custody; state it plainly.",
+            errors=[FieldError(field, "length", "1 to 500 characters")],
+        )
+    return text
 
 
 def _record(connection: Connection, event: AuditEvent, node: Node) -> None:

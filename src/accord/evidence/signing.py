@@ -177,6 +177,12 @@ def verify_chain(
                 "removed, reordered or altered before it",
                 advice="The chain of custody is broken; report it and keep this copy as it is.",
             )
+        if records and records[-1].event is Event.DISPOSED:
+            raise PackageTampered(
+                f"{what} ({record.event} by {record.actor}) comes after the disposal recorded "
+                f"in record {seq - 1}: nothing can happen to evidence that was disposed of",
+                advice="The chain of custody is broken; report it and keep this copy as it is.",
+            )
         records.append(record)
         previous = token
     if not records or records[0].event is not Event.ACQUIRED:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from accord.errors import EvidenceError, FieldError, PackageTampered
+from accord.errors import EvidenceError, FieldError, PackageDisposed, PackageTampered
 from accord.evidence.age import Decryptor
-from accord.evidence.models import CHUNK_BYTES, CustodyRecord, Manifest, SealedFile
+from accord.evidence.models import CHUNK_BYTES, CustodyRecord, Event, Manifest, SealedFile
 from accord.evidence.package import Package, building
 from accord.evidence.signing import KeyLookup, verify_chain, verify_manifest
 from accord.evidence.sink import Sink
@@ -70,6 +70,18 @@ def read_custody(package: Package, keys: KeyLookup) -> tuple[Manifest, list[Cust
     return manifest, verify_chain(token, manifest, package.custody_chain(), keys)
 
 
+def refuse_disposed(manifest: Manifest, custody: list[CustodyRecord]) -> None:
+    """A package whose holder recorded its disposal has no files left to check or use."""
+    last = custody[-1]
+    if last.event is Event.DISPOSED:
+        raise PackageDisposed(
+            f"package {manifest.package_id} was disposed of by {last.actor} on "
+            f"{last.at:%Y-%m-%d %H:%M} UTC ({last.details.get('reason', 'no reason given')}); "
+            "its files were deleted",
+            advice="`accord evidence custody` shows its chain of custody, which was kept.",
+        )
+
+
 def _walk(
     package: Package,
     keys: KeyLookup,
@@ -78,6 +90,7 @@ def _walk(
     progress: Progress,
 ) -> Verified:
     manifest, custody = read_custody(package, keys)
+    refuse_disposed(manifest, custody)
     problems: list[FieldError] = []
     with ThreadPoolExecutor(2, thread_name_prefix="accord-verify") as pool:
         for entry in manifest.files:

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from joserfc import jws
 
-from accord.errors import EvidenceError, PackageTampered, UnknownParticipant
+from accord.errors import EvidenceError, PackageDisposed, PackageTampered, UnknownParticipant
 from accord.evidence import package as layout
 from accord.evidence.models import CHUNK_BYTES, Acquisition, Event
 from accord.evidence.package import Package
@@ -204,6 +204,15 @@ def _extend_custody(package: Package, party: Party, event: Event) -> None:
         token, manifest, package.custody_chain(), event=event, actor=party.id, at=NOW
     )
     package.append_custody(sign_custody(record, party.signing))
+
+
+def test_a_record_after_the_disposal_is_refused(sealed: Package) -> None:
+    _extend_custody(sealed, VN, Event.DISPOSED)
+    with pytest.raises(PackageDisposed, match="was disposed of by vn-mps-247"):
+        verify_package(sealed, directory_keys)
+    _extend_custody(sealed, VN, Event.SENT)  # signed by a participant, but after the disposal
+    with pytest.raises(PackageTampered, match="record 3 \\(sent by vn-mps-247\\) comes after"):
+        verify_package(sealed, directory_keys)
 
 
 def test_custody_record_removed_from_the_middle_breaks_the_next_link(sealed: Package) -> None:
