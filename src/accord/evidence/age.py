@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hmac as stdlib_hmac
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Literal, Protocol
@@ -311,7 +312,51 @@ def header_length(src: BinaryIO) -> int:
 # Payload -----------------------------------------------------------------------------------
 
 
-class Encryptor:
+class Output(Protocol):
+    """Where sealed or opened chunks go: ``fill`` hands ``produce`` a writable view of ``size``
+    bytes (:class:`accord.evidence.sink.Sink` hands it a slice of its staging buffer), and
+    keeps them only if ``produce`` returns."""
+
+    def fill(self, size: int, produce: Callable[[memoryview], object]) -> None: ...
+
+
+class _Collected:
+    """An :class:`Output` into memory, for ``update`` and ``finalize``."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytearray] = []
+
+    def fill(self, size: int, produce: Callable[[memoryview], object]) -> None:
+        part = bytearray(size)
+        produce(memoryview(part))
+        self._parts.append(part)
+
+    def joined(self) -> bytes:
+        return b"".join(self._parts)
+
+
+class _Streaming(ABC):
+    """``update``/``finalize`` returning bytes, over the ``*_into`` methods that write into an
+    :class:`Output` (which evidence sealing and verification use, to avoid the copies)."""
+
+    @abstractmethod
+    def update_into(self, data: bytes | memoryview, out: Output) -> None: ...
+
+    @abstractmethod
+    def finalize_into(self, out: Output) -> None: ...
+
+    def update(self, data: bytes | memoryview) -> bytes:
+        out = _Collected()
+        self.update_into(data, out)
+        return out.joined()
+
+    def finalize(self) -> bytes:
+        out = _Collected()
+        self.finalize_into(out)
+        return out.joined()
+
+
+class Encryptor(_Streaming):
     """Encrypt one age file to X25519 recipients: write :attr:`header`, then what ``update``
     returns, then what ``finalize`` returns. ``file_key`` and ``rng`` are for tests."""
 
@@ -336,27 +381,16 @@ class Encryptor:
         self._buf = bytearray()  # 0..CHUNK plaintext bytes, the final chunk's candidates
         self._counter, self._done = 0, False
 
-    def update(self, data: bytes | memoryview) -> bytes:
-        """Buffer ``data``; return the sealed chunks now known not to be the final one."""
-        out = _Collected()
-        self.update_into(data, out)
-        return out.joined()
-
-    def finalize(self) -> bytes:
-        """Return the final chunk (flag 0x01); it is empty only if the whole payload is."""
-        out = _Collected()
-        self.finalize_into(out)
-        return out.joined()
-
     def update_into(self, data: bytes | memoryview, out: Output) -> None:
-        """As :meth:`update`, each sealed chunk encrypted straight into ``out``."""
+        """Buffer ``data``; encrypt straight into ``out`` the chunks now known not to be the
+        final one."""
         if self._done:
             raise AgeError("Encryptor.update() after finalize()", advice=_MISUSE)
         for chunk, _ in _chunks(self._buf, memoryview(data).cast("B"), CHUNK):
             self._seal(chunk, _NOT_LAST, out)
 
     def finalize_into(self, out: Output) -> None:
-        """As :meth:`finalize`, into ``out``."""
+        """The final chunk (flag 0x01); it is empty only if the whole payload is."""
         if self._done:
             raise AgeError("Encryptor.finalize() called twice", advice=_MISUSE)
         self._done = True
@@ -366,28 +400,6 @@ class Encryptor:
         nonce, aead = _chunk_nonce(self._counter, flag), self._aead
         out.fill(len(chunk) + _TAG, lambda room: aead.encrypt_into(nonce, chunk, None, room))
         self._counter += 1
-
-
-class Output(Protocol):
-    """Where sealed chunks go: ``fill`` hands ``produce`` a writable view of ``size`` bytes
-    (:class:`accord.evidence.sink.Sink` hands it a slice of its staging buffer)."""
-
-    def fill(self, size: int, produce: Callable[[memoryview], object]) -> None: ...
-
-
-class _Collected:
-    """An :class:`Output` into memory, for :meth:`Encryptor.update`."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytearray] = []
-
-    def fill(self, size: int, produce: Callable[[memoryview], object]) -> None:
-        part = bytearray(size)
-        produce(memoryview(part))
-        self._parts.append(part)
-
-    def joined(self) -> bytes:
-        return b"".join(self._parts)
 
 
 class _PayloadReader:
@@ -456,7 +468,7 @@ class _PayloadReader:
         )
 
 
-class Decryptor:
+class Decryptor(_Streaming):
     """Decrypt one age file, fed in slices of any size, releasing only authenticated chunks.
     After any error reject the whole file, including plaintext already released."""
 
@@ -466,20 +478,9 @@ class Decryptor:
         self._payload: _PayloadReader | None = None
         self._state: Literal["open", "done", "failed"] = "open"
 
-    def update(self, data: bytes | memoryview) -> bytes:
-        """Feed the next slice of the age file; return newly authenticated plaintext."""
-        out = _Collected()
-        self.update_into(data, out)
-        return out.joined()
-
-    def finalize(self) -> bytes:
-        """Check the end of the file and return the final chunk's plaintext."""
-        out = _Collected()
-        self.finalize_into(out)
-        return out.joined()
-
     def update_into(self, data: bytes | memoryview, out: Output) -> None:
-        """As :meth:`update`, each chunk decrypted straight into ``out``."""
+        """Feed the next slice of the age file; decrypt straight into ``out`` the chunks it
+        completes that authenticate."""
         if self._state != "open":
             raise AgeError(f"Decryptor.update() on a {self._state} file", advice=_MISUSE)
         try:
@@ -493,7 +494,7 @@ class Decryptor:
             raise
 
     def finalize_into(self, out: Output) -> None:
-        """As :meth:`finalize`, into ``out``."""
+        """Check the end of the file and decrypt the final chunk into ``out``."""
         if self._state != "open":
             raise AgeError(f"Decryptor.finalize() on a {self._state} file", advice=_MISUSE)
         self._state = "failed"

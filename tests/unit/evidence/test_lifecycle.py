@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from test_evidence_package import ACQUISITION
 
 from accord.clock import FixedClock
 from accord.db.schema import audit_records
 from accord.demo.federation import LocalFederation, NodeSpec
 from accord.errors import EvidenceError, InputError, PackageDisposed, PackageTampered
 from accord.evidence import service as service_module
-from accord.evidence.models import Acquisition, Event
+from accord.evidence.models import Event
 from accord.evidence.package import Package
 from accord.evidence.seal import collect
 from accord.evidence.service import Evidence
@@ -32,13 +33,6 @@ SPECS = [
     NodeSpec(VN, "Viet Nam 24/7", "VN", (Role.POC_24X7,), ("vi", "en")),
     NodeSpec(RU, "Russian Federation CA", "RU", (Role.CENTRAL_AUTHORITY,), ("ru", "en")),
 ]
-ACQUISITION = Acquisition(
-    acquired_by="Capt. Nguyen Van A",
-    acquired_at=datetime(2026, 11, 23, 8, 15, tzinfo=UTC),
-    method="logical copy of a mailbox export",
-    tool="FTK Imager 4.7.1",
-    source="Example Telecom mail server",
-)
 FILES = {"mail.mbox": b"From: a@example.org\n" * 5000, "notes.txt": "изъято".encode()}
 
 
