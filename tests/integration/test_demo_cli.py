@@ -47,6 +47,13 @@ def test_demo_delivers_and_verifies_everything(tmp_path: Path) -> None:
     assert "confirm_hold -> PRESERVED" in output
     assert "link_follow_up -> PRESERVED_PENDING_DECISION" in output
     assert "forward to za-doj-ca refused and audited" in output
+    # The MLA's evidence: sealed under the request, received with a verified receipt, opened,
+    # and refused for a third State under the reply's use limitation (UNCC Art. 36)
+    assert re.search(r"ru-gp-ca sealed 2 files under request \S+ for vn-mps-247", output)
+    assert "its signed package receipt verified" in output
+    assert "chain of custody: acquired, sealed, sent, received, verified, opened" in output
+    assert "sealing that data for za-doj-ca refused and audited" in output
+    assert "(UNCC Art. 36)" in output
     assert _processes_mentioning(str(tmp_path)) == []  # the demo stopped its nodes
 
 

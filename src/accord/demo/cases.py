@@ -48,6 +48,7 @@ class Cases:
     final: dict[str, dict[str, Status | None]]  # request -> node -> status
     expected: dict[str, Status]
     notes: list[str]
+    mla: str  # the MLA request the evidence package answers
 
     @property
     def ok(self) -> bool:
@@ -132,7 +133,7 @@ def run(nodes: Mapping[str, Node], timeout: float) -> Cases:
             wait(pid, rid, status)
     final = {rid: {pid: _status(service[pid], rid) for pid in sides[rid]} for rid in expected}
     steps = [step for pid in nodes for step in _steps(service[pid], nodes[pid])]
-    return Cases(sorted(steps, key=lambda s: s.at), final, expected, notes)
+    return Cases(sorted(steps, key=lambda s: s.at), final, expected, notes, mla)
 
 
 def _steps(service: Requests, node: Node) -> list[Step]:

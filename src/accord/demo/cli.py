@@ -29,8 +29,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start Viet Nam, Russian Federation and South Africa nodes on loopback, exchange
         one-to-one and group messages, run an online-fraud case's cooperation requests
-        (preservation, follow-up MLA, extradition), and print the timeline. Exits 0 when every
-        message was delivered, every receipt verified and both sides of every request agree."""
+        (preservation, follow-up MLA, extradition), send the MLA's evidence as a sealed package,
+        and print the timeline. Exits 0 when every message was delivered, every receipt
+        verified, both sides of every request agree and the package arrived, was opened and
+        could not be passed on without authorisation."""
         with contextlib.ExitStack() as stack:
             if root is None:
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="accord-")))
@@ -93,6 +95,10 @@ def _print(outcome: scenario.Outcome) -> None:
         console.print(f"[red]not delivered:[/] {failure}")
     if outcome.requests is not None:
         _print_cases(outcome.requests)
+    if outcome.evidence is not None:
+        console.print("\n[bold]Evidence package[/] (age v1, signed manifest, chain of custody)")
+        for line in outcome.evidence.lines:
+            console.print(f"  {line}", markup=False)
     if outcome.audit:
         console.print("\n[bold]Audit logs[/] (RFC 9162 Merkle trees, C2SP checkpoints)")
         for line in outcome.audit:

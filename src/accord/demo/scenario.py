@@ -1,4 +1,5 @@
-"""The demonstration: three authorities on loopback exchange signed, encrypted messages."""
+"""The demonstration: authorities on loopback exchange signed, encrypted messages, Convention
+requests and an evidence package."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import Row, select
 
 from accord.audit.service import AuditLog
 from accord.db.schema import audit_cosignatures, deliveries, incoming, outgoing
-from accord.demo import cases
+from accord.demo import cases, evidence
 from accord.demo.federation import LocalFederation, NodeSpec
 from accord.envelope.models import Kind, Priority
 from accord.envelope.receipt import verify_receipt
@@ -74,12 +75,15 @@ class Outcome:
     failures: list[str]
     audit: list[str] = field(default_factory=list)  # one line per node, after verify-local
     requests: cases.Cases | None = None
+    evidence: evidence.Story | None = None
 
     @property
     def ok(self) -> bool:
         total = self.deliveries
         requests_ok = self.requests is not None and self.requests.ok
-        return requests_ok and total > 0 and self.delivered == total == self.receipts_verified
+        evidence_ok = self.evidence is not None and self.evidence.ok
+        delivered = total > 0 and self.delivered == total == self.receipts_verified
+        return requests_ok and evidence_ok and delivered
 
 
 def create(root: Path) -> LocalFederation:
@@ -116,12 +120,13 @@ def run(federation: LocalFederation, timeout: float = 30.0) -> Outcome:
         _wait_for(lambda: _received(ru, first), timeout)
         Mailbox(Federation(ru)).acknowledge(first)
         requested = cases.run(opened, timeout)
+        package = evidence.run(opened, requested.mla, timeout)
         nodes = list(opened.values())
         _wait_for(lambda: _settled(nodes), timeout)
         _wait_for(lambda: _acknowledged(vn, first), timeout)
         outcome = _collect(nodes)
         audit = [_audit(node, timeout) for node in nodes]
-        return replace(outcome, audit=audit, requests=requested)
+        return replace(outcome, audit=audit, requests=requested, evidence=package)
     finally:
         for node in opened.values():
             node.close()
