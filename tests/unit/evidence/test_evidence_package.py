@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -352,18 +353,23 @@ def test_a_manifest_that_is_not_a_jws_is_refused(sealed: Package) -> None:
         verify_package(sealed, directory_keys)
 
 
-def test_a_signed_manifest_with_a_path_escaping_the_package_is_refused(sealed: Package) -> None:
-    # signed by the real sealer, so only the schema stands between the path and extraction
-    header, payload, _ = sealed.manifest_token().split(b".")
+def _resign_manifest(package: Package, change: Callable[[dict[str, Any]], None]) -> None:
+    """Edit the manifest's claims and sign them again with the real sealer's key."""
+    header, payload, _ = package.manifest_token().split(b".")
     claims = json.loads(b64url_decode(payload.decode()))
-    claims["files"][0]["path"] = "../../etc/cron.d/evil"
+    change(claims)
     token = jws.serialize_compact(
         json.loads(b64url_decode(header.decode())),
         json.dumps(claims).encode(),
         okp(VN.signing),
         algorithms=["Ed25519"],
     )
-    (sealed.root / layout.MANIFEST).write_bytes(token.encode())
+    (package.root / layout.MANIFEST).write_bytes(token.encode())
+
+
+def test_a_signed_manifest_with_a_path_escaping_the_package_is_refused(sealed: Package) -> None:
+    # signed by the real sealer, so only the schema stands between the path and extraction
+    _resign_manifest(sealed, lambda claims: claims["files"][0].update(path="../../etc/cron.d/x"))
     with pytest.raises(EvidenceError) as caught:
         verify_package(sealed, directory_keys)
     assert caught.value.errors[0].field == "files.0.path"
@@ -375,15 +381,7 @@ def test_a_signed_manifest_naming_a_malformed_request_is_refused(
     sealed: Package, value: str, says: str
 ) -> None:
     # signed by the real sealer: the schema refuses an empty or oversized request id (ADR 0011)
-    header, payload, _ = sealed.manifest_token().split(b".")
-    claims = json.loads(b64url_decode(payload.decode())) | {"request_id": value}
-    token = jws.serialize_compact(
-        json.loads(b64url_decode(header.decode())),
-        json.dumps(claims).encode(),
-        okp(VN.signing),
-        algorithms=["Ed25519"],
-    )
-    (sealed.root / layout.MANIFEST).write_bytes(token.encode())
+    _resign_manifest(sealed, lambda claims: claims.update(request_id=value))
     with pytest.raises(EvidenceError) as caught:
         verify_package(sealed, directory_keys)
     assert caught.value.errors[0].field == "request_id"
