@@ -28,11 +28,11 @@ def sha256_hex(data: bytes | bytearray | memoryview) -> str:
 class ChunkDigests:
     """SHA-256 of each CHUNK_BYTES slice of a byte stream fed in pieces of any size, hashed in
     order in its own thread without copying: a piece must stay unchanged until the future
-    :meth:`feed` returns for it is done (the sink's staging ring guarantees it)."""
+    :meth:`feed` returns for it is done. The caller waits for that future before reusing the
+    piece (the sink's staging ring does), which also bounds what is queued and raises errors."""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-chunks")
-        self._last: Future[None] | None = None
         self._digests: list[str] = []
         self._current = hashlib.sha256()
         self._filled = 0
@@ -40,8 +40,7 @@ class ChunkDigests:
 
     def feed(self, data: bytes | memoryview) -> Future[None]:
         self.size += len(data)
-        self._last = self._pool.submit(self._consume, data)
-        return self._last
+        return self._pool.submit(self._consume, data)
 
     def _consume(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
@@ -57,35 +56,25 @@ class ChunkDigests:
     def digests(self) -> list[str]:
         """Every chunk digest, in order (an empty stream is one empty chunk)."""
         self._pool.shutdown()  # waits for every piece fed
-        if self._last is not None:
-            self._last.result()
         if self._filled or not self._digests:
             self._digests.append(self._current.hexdigest())
         return self._digests
 
 
 class PlainDigest:
-    """SHA-256 of a stream, computed in its own thread in the order blocks were given; at most
-    IN_FLIGHT blocks wait for it, so a fast producer cannot pile plaintext up in memory."""
-
-    IN_FLIGHT = BUFFERS
+    """SHA-256 of a stream, computed in its own thread in the order blocks were given. As for
+    :class:`ChunkDigests`, the caller waits for the future :meth:`update` returns before
+    reusing a block (:func:`blocks` and the sink do), so memory stays bounded."""
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-sha256")
-        self._queued: list[Future[None]] = []
 
     def update(self, block: bytes | bytearray | memoryview) -> Future[None]:
-        future = self._pool.submit(self._hash.update, block)
-        self._queued.append(future)
-        while len(self._queued) > self.IN_FLIGHT:
-            self._queued.pop(0).result()
-        return future
+        return self._pool.submit(self._hash.update, block)
 
     def hexdigest(self) -> str:
-        for future in self._queued:
-            future.result()
-        self._pool.shutdown()
+        self._pool.shutdown()  # waits for every block given
         return self._hash.hexdigest()
 
 
