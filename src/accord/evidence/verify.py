@@ -22,7 +22,7 @@ from accord.evidence.models import CHUNK_BYTES, CustodyRecord, Event, Manifest, 
 from accord.evidence.package import Package, building
 from accord.evidence.signing import KeyLookup, verify_chain, verify_manifest
 from accord.evidence.sink import Sink
-from accord.evidence.streams import PlainDigest, blocks, sha256_hex
+from accord.evidence.streams import PlainDigest, blocks, hashing_pool, sha256_hex
 
 Progress = Callable[[int], None]
 
@@ -92,7 +92,7 @@ def _walk(
     manifest, custody = read_custody(package, keys)
     refuse_disposed(manifest, custody)
     problems: list[FieldError] = []
-    with ThreadPoolExecutor(2, thread_name_prefix="accord-verify") as pool:
+    with hashing_pool(2, "accord-verify") as pool:
         for entry in manifest.files:
             target = None if out is None else out / entry.path
             problems += _check_file(package, entry, _Keyed.of(identity, target), pool, progress)

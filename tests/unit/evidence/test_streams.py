@@ -5,12 +5,16 @@ that advice cannot be given."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
+import threading
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from accord.evidence import streams
 from accord.evidence.streams import blocks
@@ -87,3 +91,39 @@ def test_a_stream_without_a_file_is_read_without_advice(
     data = os.urandom(5 * READ + 1)
     assert b"".join(bytes(view) for view in blocks(io.BytesIO(data), _done)) == data
     assert advice == []
+
+
+def test_every_hashing_thread_clears_its_vector_state_before_any_digest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The threads inherit the registers ChaCha20 left in use, which slows SHA-NI by 18 % on
+    this machine (ADR 0007): each clears them once, first, and the digests are unchanged."""
+    events: list[tuple[str, int]] = []
+    real_clear, real_sha256 = streams._clear_vector_state, streams.hashlib.sha256
+
+    def clearing() -> None:
+        real_clear()
+        events.append(("cleared", threading.get_ident()))
+
+    def hashing(data: bytes | memoryview = b"") -> Any:
+        events.append(("hashed", threading.get_ident()))
+        return real_sha256(data)
+
+    monkeypatch.setattr(streams, "_clear_vector_state", clearing)
+    monkeypatch.setattr(streams.hashlib, "sha256", hashing)
+    ChaCha20Poly1305(bytes(32)).encrypt(bytes(12), b"", None)  # the state a seal starts from
+    plain, chunks = streams.PlainDigest(), streams.ChunkDigests()
+    data = os.urandom(3 * 1024)
+    plain.update(data).result()
+    chunks.feed(data).result()
+    with streams.hashing_pool(2, "accord-test") as pool:
+        verified = [pool.submit(streams.sha256_hex, data) for _ in range(8)]
+
+    assert plain.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert chunks.digests() == [hashlib.sha256(data).hexdigest()]
+    assert {future.result() for future in verified} == {hashlib.sha256(data).hexdigest()}
+    workers = {ident for what, ident in events if what == "cleared"}
+    assert len(workers) >= 3  # the plaintext thread, the chunk thread, the verify pool
+    for ident in {ident for what, ident in events if what == "hashed"} - {threading.get_ident()}:
+        first = next(what for what, who in events if who == ident)
+        assert first == "cleared", "a hashing thread hashed before clearing its vector state"
