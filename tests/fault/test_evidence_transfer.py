@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from accord.demo.federation import LocalFederation, LocalNode, free_port
+from accord.envelope.core import sha256_hex as digest
 from accord.evidence.courier import CHUNKS_IN_FLIGHT
 from accord.evidence.inbound import Inbound
 from accord.evidence.models import CHUNK_BYTES, Acquisition, Event
 from accord.evidence.package import Package
 from accord.evidence.seal import collect
 from accord.evidence.service import Evidence
-from accord.evidence.signing import digest
 from accord.evidence.transfer import verify_receipt
 from accord.evidence.verify import verify_package
 from accord.federation.service import Federation

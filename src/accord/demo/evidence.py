@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from accord.envelope.core import sha256_hex
 from accord.errors import OnwardTransferBlocked
 from accord.evidence.inbound import Inbound
 from accord.evidence.models import Acquisition
 from accord.evidence.package import Package
 from accord.evidence.seal import collect
 from accord.evidence.service import Evidence, Transfer
-from accord.evidence.signing import digest
 from accord.evidence.transfer import verify_receipt
 from accord.evidence.verify import read_custody
 from accord.federation.service import Federation
@@ -81,7 +81,7 @@ def run(nodes: Mapping[str, Node], mla: str, timeout: float) -> Story:
             transfer.receipt.encode("ascii"),
             ru.keys(),
             package_id=manifest.package_id,
-            manifest_sha256=digest(Package(sealed).manifest_token()),
+            manifest_sha256=sha256_hex(Package(sealed).manifest_token()),
             receiver=VN,
         )
         lines.append(

@@ -376,5 +376,5 @@ def _is_id_list(value: object) -> bool:
     )
 
 
-def sha256_hex(data: bytes) -> str:
+def sha256_hex(data: bytes | bytearray | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from sqlalchemy import Connection, Row, Update, and_, select
 from accord.audit.log import record
 from accord.audit.models import Action, Event
 from accord.db.schema import evidence_outbound
+from accord.envelope.core import sha256_hex
 from accord.envelope.receipt import verify_refusal
 from accord.errors import (
     AccordError,
@@ -36,7 +36,7 @@ from accord.errors import (
 )
 from accord.evidence.models import Manifest
 from accord.evidence.package import Package
-from accord.evidence.signing import digest, verify_manifest
+from accord.evidence.signing import verify_manifest
 from accord.evidence.transfer import Chunk, Offer, Plan, expand, verify_receipt
 from accord.federation.auth import AUTH_HEADER, sign_request
 from accord.federation.outbox import (
@@ -120,7 +120,7 @@ def queue_transfers(
                 "package_id": manifest.package_id,
                 "recipient": recipient,
                 "path": str(path),
-                "manifest_sha256": digest(token),
+                "manifest_sha256": sha256_hex(token),
                 "offer": offer.to_json(),
                 "state": TransferState.QUEUED.value,
                 "chunks_total": len(plan.chunks),
@@ -416,7 +416,7 @@ def _read_chunk(package: Path, chunk: Chunk) -> bytes:
             data = handle.read(chunk.length)
     except OSError as exc:
         raise Final(f"cannot read {package / chunk.blob}: {exc.strerror}") from exc
-    if len(data) != chunk.length or hashlib.sha256(data).hexdigest() != chunk.sha256:
+    if len(data) != chunk.length or sha256_hex(data) != chunk.sha256:
         raise Final(
             f"chunk {chunk.index} of this node's copy ({chunk.blob} bytes {chunk.offset}.."
             f"{chunk.offset + chunk.length}) does not match the signed manifest: the sealed "
@@ -431,7 +431,7 @@ def _check_signed(
     verify_refusal(
         response.signature,
         response.body,
-        request_sha256=hashlib.sha256(body).hexdigest(),
+        request_sha256=sha256_hex(body),
         signer=recipient,
         key=federation.directory().signing_key(recipient),
     )
@@ -455,7 +455,7 @@ def _delivered(row: Row[Any], receipt: str, now: float) -> Callable[[Connection]
                 row.recipient,
                 Action.EVIDENCE_DELIVERED,
                 row.package_id,
-                hashlib.sha256(receipt.encode()).hexdigest(),
+                sha256_hex(receipt.encode()),
                 (row.recipient,),
             )
             record(connection, [event], datetime.fromtimestamp(now, UTC))
@@ -479,7 +479,7 @@ def _fail(
         _set(row, TransferState.FAILED, now, last_error=reason, only_from=only_from)
     )
     if updated.rowcount == 1:
-        digest_ = hashlib.sha256(reason.encode()).hexdigest()
+        digest_ = sha256_hex(reason.encode())
         event = Event(
             row.recipient, Action.DELIVERY_FAILED, row.package_id, digest_, (row.recipient,)
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import shutil
 import threading
@@ -27,6 +26,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, select, update
 from accord.audit.log import record
 from accord.audit.models import Action, Event
 from accord.db.schema import evidence_chunks, evidence_inbound
+from accord.envelope.core import sha256_hex
 from accord.errors import (
     AccordError,
     ChunkRejected,
@@ -47,7 +47,7 @@ from accord.evidence.package import (
     fsync_dir,
     sync_tree,
 )
-from accord.evidence.signing import digest, next_record, sign_custody, verify_chain
+from accord.evidence.signing import next_record, sign_custody, verify_chain
 from accord.evidence.signing import verify_manifest as read_manifest
 from accord.evidence.transfer import (
     RECEIPT_TYPE,
@@ -100,7 +100,7 @@ class Inbound:
         chain = verify_chain(offer.manifest, manifest, offer.custody, directory.signing_key)
         self._check_offer(sender, package_id, manifest, chain)
         self._check_sealing_directory(offer, manifest, directory)
-        manifest_sha256 = digest(offer.manifest)
+        manifest_sha256 = sha256_hex(offer.manifest)
         with self._lock:
             row = self._row(package_id)
             if row is None:
@@ -266,7 +266,7 @@ class Inbound:
                 advice="Send the chunk again, whole.",
                 errors=[FieldError("body", "chunk.length", f"must be {chunk.length} bytes")],
             )
-        if hashlib.sha256(data).hexdigest() != chunk.sha256:
+        if sha256_hex(data) != chunk.sha256:
             log.warning("chunk rejected", package_id=package_id, index=index, sender=sender)
             raise ChunkRejected(
                 f"{where} does not match its SHA-256 in the signed manifest: it was corrupted "
@@ -367,7 +367,7 @@ class Inbound:
                 received_at=now,
                 chunks=row.chunks_total,
                 bytes=row.bytes_total,
-                custody_sha256=digest(chain[-1]),
+                custody_sha256=sha256_hex(chain[-1]),
                 audit_index=index,
             )
             signed = sign_receipt(receipt, self.node.keys.signing).decode("ascii")

@@ -3,7 +3,6 @@ custody records and the audit log in step."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -15,6 +14,7 @@ from accord.audit.log import record
 from accord.audit.models import Action
 from accord.audit.models import Event as AuditEvent
 from accord.db.schema import evidence_chunks, evidence_inbound, evidence_outbound
+from accord.envelope.core import sha256_hex
 from accord.envelope.models import new_message_id
 from accord.errors import FieldError, InputError
 from accord.evidence.courier import ACTIVE, queue_transfers, record_sending
@@ -105,7 +105,7 @@ class Evidence:
             node.id,
             Action.EVIDENCE_SEALED,
             manifest.package_id,
-            hashlib.sha256(token).hexdigest(),
+            sha256_hex(token),
             manifest.recipients,
         )
         try:
@@ -153,7 +153,7 @@ class Evidence:
             node.id,
             Action.EVIDENCE_SENT,
             manifest.package_id,
-            hashlib.sha256(signed).hexdigest(),
+            sha256_hex(signed),
             (node.id, *recipients),
         )
 
@@ -324,7 +324,7 @@ class Evidence:
             node.id,
             action,
             manifest.package_id,
-            hashlib.sha256(signed).hexdigest(),
+            sha256_hex(signed),
             manifest.recipients,
         )
         length = None

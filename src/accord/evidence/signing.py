@@ -8,7 +8,6 @@ package without breaking a link.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 from pydantic import BaseModel, ValidationError
 
+from accord.envelope.core import sha256_hex
 from accord.errors import DirectoryError, EvidenceError, FieldError, PackageTampered
 from accord.evidence.models import CUSTODY_TYPE, CustodyRecord, Event, Manifest
 from accord.identity.models import signing_kid
@@ -38,10 +38,6 @@ KeyLookup = Callable[[str], Ed25519PublicKey]
 """The signing key of a participant id (a directory or a card); raises DirectoryError."""
 
 Model = TypeVar("Model", bound=BaseModel)
-
-
-def digest(signed: bytes) -> str:
-    return hashlib.sha256(signed).hexdigest()
 
 
 def sign_claims(payload: dict[str, Any], typ: str, signer: str, key: Ed25519PrivateKey) -> bytes:
@@ -76,7 +72,7 @@ def next_record(
         event=event,
         actor=actor,
         at=at,
-        prev=digest(chain[-1] if chain else manifest_token),
+        prev=sha256_hex(chain[-1] if chain else manifest_token),
         details=details or {},
     )
 
@@ -170,7 +166,7 @@ def verify_chain(
                 f"{what} belongs to package {record.package_id}, not {manifest.package_id}",
                 advice="A record from another package was inserted; treat the chain as broken.",
             )
-        if record.seq != seq or record.prev != digest(previous):
+        if record.seq != seq or record.prev != sha256_hex(previous):
             raise PackageTampered(
                 f"{what} does not link to {'the manifest' if seq == 0 else f'record {seq - 1}'}"
                 f" (sequence {record.seq}, previous hash {record.prev[:12]}…): a record was "

@@ -24,10 +24,6 @@ READ_AHEAD = 16 * 1024 * 1024  # what fadvise keeps in flight past the read posi
 BUFFERS = 5  # one read, one hashed, three to absorb scheduling jitter: memory BUFFERS x READ_BYTES
 
 
-def sha256_hex(data: bytes | bytearray | memoryview) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def hashing_pool(workers: int, name: str) -> ThreadPoolExecutor:
     """Threads for SHA-256 that start with a clean vector state.
 
@@ -102,7 +98,7 @@ class PlainDigest:
 def blocks(handle: BinaryIO, on_block: Callable[[memoryview], Future[Any]]) -> Iterator[memoryview]:
     """Read ``handle`` into a few reused buffers; a buffer is refilled only once the future
     ``on_block`` returned for its previous contents has finished. The kernel is asked to read
-    ahead of us (``posix_fadvise`` WILLNEED): its own read-ahead (128 KiB here) reads a file
+    ahead of us (``posix_fadvise`` WILLNEED): at its default read-ahead (128 KiB) it reads a file
     that is not in the page cache at half the disk's rate (ADR 0007)."""
     buffers = [mmap.mmap(-1, READ_BYTES) for _ in range(BUFFERS)]  # pages come as they are read
     busy: list[Future[Any] | None] = [None] * BUFFERS

@@ -16,13 +16,14 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from accord.envelope.core import sha256_hex
 from accord.errors import EvidenceError, FieldError, PackageDisposed, PackageTampered
 from accord.evidence.age import Decryptor
 from accord.evidence.models import CHUNK_BYTES, CustodyRecord, Event, Manifest, SealedFile
 from accord.evidence.package import Package, building
 from accord.evidence.signing import KeyLookup, verify_chain, verify_manifest
 from accord.evidence.sink import Sink
-from accord.evidence.streams import PlainDigest, blocks, hashing_pool, sha256_hex
+from accord.evidence.streams import PlainDigest, blocks, hashing_pool
 
 Progress = Callable[[int], None]
 

@@ -7,7 +7,6 @@ stored, audited and queued for the other State in one transaction, or not at all
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from accord.audit.log import record
 from accord.audit.models import Action
 from accord.audit.models import Event as AuditEvent
 from accord.db.schema import deliveries, request_events, request_links, requests
+from accord.envelope.core import sha256_hex
 from accord.envelope.models import Kind as MessageKind
 from accord.envelope.models import Opened, Priority, new_message_id
 from accord.errors import (
@@ -780,7 +780,7 @@ def _priority(request: Request) -> Priority:
 
 
 def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256_hex(text.encode())
 
 
 def _forwarded(request: Request, state: RequestState, note: str) -> dict[str, Any]:

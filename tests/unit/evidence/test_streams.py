@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from accord.envelope.core import sha256_hex
 from accord.evidence import streams
 from accord.evidence.streams import blocks
 
@@ -117,7 +118,7 @@ def test_every_hashing_thread_clears_its_vector_state_before_any_digest(
     plain.update(data).result()
     chunks.feed(data).result()
     with streams.hashing_pool(2, "accord-test") as pool:
-        verified = [pool.submit(streams.sha256_hex, data) for _ in range(8)]
+        verified = [pool.submit(sha256_hex, data) for _ in range(8)]
 
     assert plain.hexdigest() == hashlib.sha256(data).hexdigest()
     assert chunks.digests() == [hashlib.sha256(data).hexdigest()]

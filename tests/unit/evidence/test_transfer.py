@@ -19,6 +19,7 @@ from sqlalchemy import Row, select
 from accord.clock import FixedClock
 from accord.db.schema import audit_records, evidence_chunks, evidence_inbound, evidence_outbound
 from accord.demo.federation import LocalFederation, NodeSpec
+from accord.envelope.core import sha256_hex as digest
 from accord.errors import InputError
 from accord.evidence.courier import EVIDENCE_PATH, Courier, TransferState
 from accord.evidence.inbound import Inbound
@@ -26,7 +27,6 @@ from accord.evidence.models import CHUNK_BYTES, Acquisition, Event, Manifest
 from accord.evidence.package import Package
 from accord.evidence.seal import collect
 from accord.evidence.service import Evidence
-from accord.evidence.signing import digest
 from accord.evidence.transfer import Offer, Plan, verify_receipt
 from accord.evidence.verify import read_custody, verify_package
 from accord.federation.api import create_app
