@@ -20,13 +20,14 @@ decrypts and hashes without writing). Memory is the ring, whatever the size;
 from __future__ import annotations
 
 import fcntl
-import mmap
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from accord.evidence.streams import buffer
 
 ALIGN = 4096  # a multiple of every logical block size in use (512 B, 4 KiB)
 STAGE_BYTES = 8 * 1024 * 1024
@@ -47,7 +48,7 @@ class Sink:
         self._fd = None if path is None else os.open(path, flags, 0o600)
         self.direct = self._fd is not None and _try_direct(self._fd)
         self._tap = tap
-        self._stages = [memoryview(mmap.mmap(-1, STAGE_BYTES)) for _ in range(STAGES)]
+        self._stages = [memoryview(buffer(STAGE_BYTES)) for _ in range(STAGES)]
         self._busy: list[list[Future[Any]]] = [[] for _ in range(STAGES)]
         self._scratch = bytearray()
         self._turn, self._filled, self.size = 0, 0, 0

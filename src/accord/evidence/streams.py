@@ -8,6 +8,7 @@ comes from :func:`hashing_pool`, which starts it with a clean vector state (ADR 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import os
@@ -40,6 +41,21 @@ def hashing_pool(workers: int, name: str) -> ThreadPoolExecutor:
 
 def _clear_vector_state() -> None:
     AESGCM(bytes(16)).encrypt(bytes(12), b"", None)  # for its VZEROUPPER; see hashing_pool
+
+
+def buffer(size: int) -> mmap.mmap:
+    """A page-aligned buffer of ``size`` bytes in private memory, in huge pages where the
+    kernel grants them (ADR 0007).
+
+    ``mmap.mmap(-1, size)`` alone maps *shared* memory, which Linux backs with shmem: its
+    first-touch faults and its release cost 57 ms for the 68 MiB a seal's buffers hold,
+    against 33 ms for private memory and 5 ms for private memory in 2 MiB pages
+    (``MADV_HUGEPAGE``; transparent huge pages are commonly granted only on request)."""
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        with contextlib.suppress(OSError):  # EINVAL: a kernel without transparent huge pages
+            memory.madvise(mmap.MADV_HUGEPAGE)
+    return memory
 
 
 class ChunkDigests:
@@ -100,7 +116,7 @@ def blocks(handle: BinaryIO, on_block: Callable[[memoryview], Future[Any]]) -> I
     ``on_block`` returned for its previous contents has finished. The kernel is asked to read
     ahead of us (``posix_fadvise`` WILLNEED): at its default read-ahead (128 KiB) it reads a file
     that is not in the page cache at half the disk's rate (ADR 0007)."""
-    buffers = [mmap.mmap(-1, READ_BYTES) for _ in range(BUFFERS)]  # pages come as they are read
+    buffers = [buffer(READ_BYTES) for _ in range(BUFFERS)]
     busy: list[Future[Any] | None] = [None] * BUFFERS
     ahead = _ReadAhead(handle)
     turn = 0
