@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import mmap
-import os
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -19,10 +19,11 @@ from typing import Any, BinaryIO
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from accord.evidence.models import CHUNK_BYTES
+from accord.evidence.reader import reader
 
-READ_BYTES = 4 * 1024 * 1024
-READ_AHEAD = 16 * 1024 * 1024  # what fadvise keeps in flight past the read position
-BUFFERS = 5  # one read, one hashed, three to absorb scheduling jitter: memory BUFFERS x READ_BYTES
+READ_BYTES = 4 * 1024 * 1024  # a multiple of reader.ALIGN
+BUFFERS = 5  # being read, being used, the rest hashed or absorbing jitter: BUFFERS x READ_BYTES
+AHEAD = 2  # blocks read from the disk while the caller has one: AHEAD + 1 <= BUFFERS
 
 
 def hashing_pool(workers: int, name: str) -> ThreadPoolExecutor:
@@ -112,45 +113,38 @@ class PlainDigest:
 
 
 def blocks(handle: BinaryIO, on_block: Callable[[memoryview], Future[Any]]) -> Iterator[memoryview]:
-    """Read ``handle`` into a few reused buffers; a buffer is refilled only once the future
-    ``on_block`` returned for its previous contents has finished. The kernel is asked to read
-    ahead of us (``posix_fadvise`` WILLNEED): at its default read-ahead (128 KiB) it reads a file
-    that is not in the page cache at half the disk's rate (ADR 0007)."""
-    buffers = [buffer(READ_BYTES) for _ in range(BUFFERS)]
+    """Read ``handle`` into a few reused buffers, each filled whole but the last, AHEAD blocks
+    ahead of the caller: from the page cache if the file is all there, else around it, in a
+    thread of its own so that the caller does not wait for the disk (:mod:`.reader`). A
+    buffer is refilled only once the caller has moved past it and the future ``on_block``
+    returned for its previous contents has finished."""
+    buffers = [memoryview(buffer(READ_BYTES)) for _ in range(BUFFERS)]
     busy: list[Future[Any] | None] = [None] * BUFFERS
-    ahead = _ReadAhead(handle)
-    turn = 0
-    while True:
-        previous = busy[turn]
-        if previous is not None:
-            previous.result()
-        ahead.advise()
-        count = handle.readinto(buffers[turn])  # type: ignore[attr-defined]
-        if not count:
-            return
-        ahead.position += count
-        view = memoryview(buffers[turn])[:count]
-        busy[turn] = on_block(view)
-        yield view
-        turn = (turn + 1) % BUFFERS
+    read = reader(handle)
+    reads: deque[Future[int]] = deque()  # of the blocks index, index + 1, ...
+    with ThreadPoolExecutor(1, thread_name_prefix="accord-read") as reading:
+        # a block copied from the cache is used at once, while it is still in the CPU's cache
+        submit, ahead = (reading.submit, AHEAD + 1) if read.direct else (_now, 1)
+        index = 0
+        while True:
+            while len(reads) < ahead:  # the caller is done with every buffer but these
+                turn = (index + len(reads)) % BUFFERS
+                previous = busy[turn]
+                if previous is not None:
+                    previous.result()
+                reads.append(submit(read.readinto, buffers[turn]))
+            count = reads.popleft().result()
+            if not count:
+                return
+            view = buffers[index % BUFFERS][:count]
+            busy[index % BUFFERS] = on_block(view)
+            index += 1
+            yield view
 
 
-class _ReadAhead:
-    """Keep READ_AHEAD bytes past the read position on their way into the page cache."""
-
-    def __init__(self, handle: BinaryIO) -> None:
-        try:
-            self._fd: int | None = handle.fileno()
-            self.position = self._advised = handle.tell()
-        except (OSError, AttributeError, ValueError):  # not a file: nothing to read ahead
-            self._fd, self.position, self._advised = None, 0, 0
-
-    def advise(self) -> None:
-        end = self.position + READ_BYTES + READ_AHEAD
-        if self._fd is None or end - self._advised < READ_AHEAD // 2:
-            return
-        try:
-            os.posix_fadvise(self._fd, self._advised, end - self._advised, os.POSIX_FADV_WILLNEED)
-        except OSError:  # advice only; a pipe or an odd filesystem reads as it can
-            self._fd = None
-        self._advised = end
+def _now(read: Callable[[memoryview], int], into: memoryview) -> Future[int]:
+    """Read in the calling thread (an error is raised at once: it ends the reading anyway);
+    the result as :meth:`ThreadPoolExecutor.submit` gives it."""
+    done: Future[int] = Future()
+    done.set_result(read(into))
+    return done
