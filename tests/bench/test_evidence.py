@@ -13,11 +13,11 @@ between 0.87 s and 1.0 s per GiB for the same CPU time. In the same run the
 single-core SHA-256 throughput over the same file is measured, with the file in the page cache
 (it is read once first, so the reference is the CPU's rate, not the disk's), and seal and
 verify are reported as a fraction of it. Targets: at least 0.7 for both, and peak memory under
-200 MiB at 10 GiB. Seal reads the same cached file and includes fsync of the package; verify is
-keyless (what a court clerk runs), first "cold", with the package evicted from the page cache
-(``POSIX_FADV_DONTNEED``, as the seal leaves it: it writes around the page cache), then "warm",
-in the page cache; and keyed (decrypt and check every plaintext, what ``extract`` costs
-without writing).
+200 MiB at 10 GiB. Seal reads the same cached file and includes fsync of the package, which
+it writes around the page cache. Each verification first says where the package is: "cold"
+evicts it from the page cache (``POSIX_FADV_DONTNEED``), as the seal leaves it; "warm" reads
+it through the cache once, untimed. "verify" is keyless (what a court clerk runs); "keyed"
+also decrypts and checks every plaintext (what ``extract`` costs without writing).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 GIB = 1024**3
 MIB = 1024**2
@@ -62,11 +64,16 @@ if step == "sha256":
 elif step == "seal":
     shutil.rmtree(work / "pkg", ignore_errors=True)
     os.sync()  # the last run's package is discarded (TRIM) now, not during this run's writes
-elif step == "verify-cold":
+else:  # each verification states where the package is: evicted ("cold") or cached ("warm")
+    scratch = bytearray(1024 * 1024)
     for blob in (work / "pkg").rglob("*"):
-        if blob.is_file():
+        if blob.is_file() and step.endswith("cold"):
             with blob.open("rb") as handle:
                 os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        elif blob.is_file():
+            with blob.open("rb", buffering=0) as handle:  # a small buffer: RSS stays Accord's
+                while handle.readinto(scratch):
+                    pass
 started = time.perf_counter()
 if step == "sha256":
     read_all(data, hashlib.sha256())
@@ -78,7 +85,7 @@ elif step == "seal":
          package_id="bench")
 else:
     verify_package(Package(work / "pkg"), keys,
-                   identity=encryption if step == "verify-keyed" else None)
+                   identity=encryption if step.startswith("keyed") else None)
 seconds = time.perf_counter() - started
 # VmHWM is this program's own peak: ru_maxrss would carry the parent's peak over exec
 status = Path("/proc/self/status").read_text()
@@ -90,7 +97,8 @@ STEPS = (  # label, step; each step runs RUNS times before the next
     ("seal", "seal"),
     ("verify cold", "verify-cold"),
     ("verify warm", "verify-warm"),
-    ("verify keyed", "verify-keyed"),
+    ("keyed cold", "keyed-cold"),
+    ("keyed warm", "keyed-warm"),
 )
 
 
@@ -119,6 +127,7 @@ def _rates(size: int, runs: list[dict[str, float]]) -> list[float]:
     return sorted(size / MIB / run["seconds"] for run in runs)
 
 
+@pytest.mark.timeout(1800)  # about 5 minutes here at the default sizes; the suite's limit is 300 s
 def test_seal_and_verify_throughput_against_sha256() -> None:
     for gib in SIZES:
         size = gib * GIB
