@@ -113,9 +113,10 @@ class PlainDigest:
 
 
 def blocks(handle: BinaryIO, on_block: Callable[[memoryview], Future[Any]]) -> Iterator[memoryview]:
-    """Read ``handle`` into a few reused buffers, each filled whole but the last, AHEAD blocks
-    ahead of the caller: from the page cache if the file is all there, else around it, in a
-    thread of its own so that the caller does not wait for the disk (:mod:`.reader`). A
+    """Read ``handle`` into a few reused buffers, each filled whole but the last (:mod:`.reader`
+    says how). A file read from the disk is read by a thread of its own, AHEAD blocks ahead of
+    the caller, which then never waits for the disk; a file copied out of the page cache is
+    copied by the caller when it asks, so the block is still in the CPU's cache when used. A
     buffer is refilled only once the caller has moved past it and the future ``on_block``
     returned for its previous contents has finished."""
     buffers = [memoryview(buffer(READ_BYTES)) for _ in range(BUFFERS)]
@@ -123,7 +124,6 @@ def blocks(handle: BinaryIO, on_block: Callable[[memoryview], Future[Any]]) -> I
     read = reader(handle)
     reads: deque[Future[int]] = deque()  # of the blocks index, index + 1, ...
     with ThreadPoolExecutor(1, thread_name_prefix="accord-read") as reading:
-        # a block copied from the cache is used at once, while it is still in the CPU's cache
         submit, ahead = (reading.submit, AHEAD + 1) if read.direct else (_now, 1)
         index = 0
         while True:
