@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import settings
 
 from accord.clock import FixedClock
 from accord.demo.federation import LocalFederation, NodeSpec
@@ -23,6 +24,11 @@ from accord.identity.models import (
     signing_kid,
 )
 from accord.jose import public_jwk
+
+# Speed is measured in tests/bench/, not here: an example that takes longer than Hypothesis's
+# default 200 ms on a loaded two-core CI machine is not a failure.
+settings.register_profile("accord", deadline=None)
+settings.load_profile("accord")
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

@@ -27,9 +27,7 @@ SKEW = 300.0
 IDS = ("vn-mps-247", "ru-gp-ca", "za-doj-ca", "kr-spo-ca", "br-mpf-ca")
 
 # The world is only read, never changed, so one instance per test function serves every example.
-CRYPTO = settings(
-    deadline=None, max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+CRYPTO = settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 MANY = settings(CRYPTO, max_examples=200)  # a byte change is cheap to check: look at many
 
 json_scalars = (

@@ -73,9 +73,7 @@ def test_receipt_round_trip(world: World) -> None:
     assert verified.received_at == T0
 
 
-@settings(
-    deadline=None, max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     data=st.binary(max_size=64),
     received_at=st.datetimes(

@@ -66,7 +66,7 @@ T/PZg76MmVt2IaLntrxppzDnzeFDYHsHFcnTnhbRLQ8
 --- UCthUMrk+aJCkWnzueb2xSnd/zj41r4CrMB5SUcz9nM
 """
 
-CRYPTO = settings(deadline=None, max_examples=100)
+CRYPTO = settings(max_examples=100)
 # Any size up to ~300 KB, and often one within 2 bytes of a chunk boundary.
 SIZES_NEAR_BOUNDARIES = st.builds(
     lambda n, d: max(0, n * CHUNK + d), st.integers(0, 4), st.integers(-2, 2)

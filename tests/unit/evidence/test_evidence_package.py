@@ -327,9 +327,7 @@ NAMES = st.text(
 ).filter(lambda name: name.strip() == name and name not in {".", ".."})
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=st.dictionaries(NAMES, st.binary(max_size=70_000), min_size=1, max_size=5))
 def test_random_file_sets_round_trip(tmp_path: Path, files: dict[str, bytes]) -> None:
     work = tmp_path / "round"

@@ -32,9 +32,7 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     return str(request.param)
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pieces=st.lists(st.binary(max_size=3 * STAGE + 17), max_size=8))
 def test_the_file_holds_exactly_the_pieces_in_order(
     mode: str, tmp_path: Path, pieces: list[bytes]
@@ -59,9 +57,7 @@ def _tapped(seen: list[bytes]) -> Callable[[memoryview], Future[None]]:
     return tap
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pieces=st.lists(st.tuples(st.booleans(), st.binary(max_size=2 * STAGE + 5)), max_size=8))
 def test_bytes_produced_in_place_are_written_and_tapped_in_order(
     mode: str, tmp_path: Path, pieces: list[tuple[bool, bytes]]

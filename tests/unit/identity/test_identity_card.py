@@ -61,9 +61,7 @@ def test_card_round_trip(world: World) -> None:
     )
 
 
-@settings(
-    deadline=None, max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     name=st.text(min_size=1, max_size=200),
     url_path=st.from_regex(r"/[a-z0-9/._-]{0,30}", fullmatch=True),

@@ -152,7 +152,7 @@ def next_kind(data: st.DataObject, state: RequestState, party: Party | None = No
     )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_random_events_never_reach_a_forbidden_state(data: st.DataObject) -> None:
     chosen = data.draw(st.sampled_from(CASES))
@@ -184,7 +184,7 @@ class Node:
         self.events: list[Event] = []
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_two_nodes_receiving_the_same_events_in_any_order_agree(data: st.DataObject) -> None:
     chosen = data.draw(st.sampled_from(CASES))

@@ -89,7 +89,6 @@ def make_move(nodes: Nodes, data: st.DataObject, pid: str, rid: str) -> None:
 @settings(
     max_examples=15,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(st.data())

@@ -297,7 +297,7 @@ def test_script_in_free_text_is_escaped(example: Example) -> None:
     assert "&#34;&gt;&lt;img src=x&gt;" in html
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(text=st.text(min_size=1, max_size=300).filter(str.strip))
 def test_random_free_text_is_present_escaped(text: str) -> None:
     data = {**_loaded(RequestType.MLA), "facts_summary": text, "purpose": text}
