@@ -2,7 +2,8 @@
 assistance; RU executes it with a use limitation and seals the evidence under the request, so
 the package names it and carries the limitation; VN receives and extracts it. Sealing those
 files for South Africa is refused and audited and leaves nothing; once RU authorises ZA on the
-request, the same seal succeeds and the limitation travels on."""
+request, the same seal succeeds, the limitation travels on and the seal is recorded as a forward
+on the request, on both nodes."""
 
 from __future__ import annotations
 
@@ -113,5 +114,15 @@ def test_evidence_under_a_use_limitation_goes_on_only_with_the_authorisation(
         onward = accord.ok(*to_za, "--out", "za-pkg")
         assert f"recipients: {ZA.id}, {VN.id}" in onward.out, onward
         assert f"use limitation: {LIMITATION}" in onward.out, onward
+        told = f"forwarded to {ZA.id} under request {rid} with the authorisation of {RU.id}"
+        assert f"{told} (UNCC Art. 36(3))" in onward.out, onward
+
+        # ... and RU, which authorised it, sees the use it was put to on its own copy
+        def forwarded(home: str) -> list[str]:
+            shown = json.loads(accord.ok("request", "show", rid, "--json", "--dir", home).stdout)
+            return list(shown["state"]["forwarded_to"])
+
+        assert forwarded(vn) == [ZA.id]
+        wait_until(lambda: forwarded(ru) == [ZA.id], "the forward on RU's copy of the request")
     finally:
         federation.stop()

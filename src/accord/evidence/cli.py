@@ -35,6 +35,7 @@ from accord.evidence.service import Evidence
 from accord.evidence.signing import KeyLookup
 from accord.evidence.trust import from_cards, from_stewards, read_identity
 from accord.evidence.verify import Verified, extract, read_custody, verify_package
+from accord.requests.service import Proposal
 
 app = typer.Typer(help="Electronic evidence packages.", no_args_is_help=True)
 
@@ -132,6 +133,17 @@ def seal_command(
     audited."""
     acquisition = _acquisition(acquired_by, acquired_at, method, tool, source)
     sources = collect(paths)
+    forwards: list[str] = []
+
+    def forwarded(move: Proposal) -> None:
+        request, event, counterpart = move
+        recipient = event.payload["recipient"]
+        forwards.append(
+            f"forwarded to {recipient} under request {request.message_id} with the "
+            f"authorisation of {counterpart} (UNCC Art. 36(3)): recorded, and {counterpart} "
+            "is told"
+        )
+
     with opened_node(directory) as node, _progress(sum(s.size for s in sources), "sealing") as bar:
         manifest = Evidence(node).seal(
             sources,
@@ -142,12 +154,14 @@ def seal_command(
             out=out,
             progress=_advance(bar),
             request_id=request,
+            forwarded=forwarded,
         )
     size = sum(f.size for f in manifest.files)
     console.print(
         f"Sealed {len(manifest.files)} file(s), {size} bytes, as package {manifest.package_id} "
         f"in {out}\nrecipients: {', '.join(manifest.recipients)}",
         *(f"use limitation: {text}" for text in manifest.use_limitations),
+        *forwards,
         sep="\n",
         markup=False,
     )

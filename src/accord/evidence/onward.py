@@ -6,7 +6,9 @@ Sealing screens each file as soon as its digest is known, before the package exi
 received in a package with use limitations (its own, or those of the request the package was
 delivered under) may go back to the participant that sealed it, to the others it was sealed
 for, and to those the supplying State authorised on the request (``authorise_onward``); any
-other recipient refuses the seal and the attempt is audited. What is allowed inherits the
+other recipient refuses the seal and the attempt is audited. Sealing for an authorised
+participant is a ``forward`` on the request, stored with the seal and sent to the supplying
+State, so it sees each use of its authorisation. What is allowed inherits the
 limitations, so they travel with the new package. The screen matches bytes: a file changed in
 any way is not recognised, which is why the limitations also bind the people who read them.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select
@@ -24,10 +27,11 @@ from accord.audit.log import record
 from accord.audit.models import Action
 from accord.audit.models import Event as AuditEvent
 from accord.db.schema import evidence_received_files, requests
-from accord.errors import FieldError, OnwardTransferBlocked
+from accord.errors import FieldError, OnwardTransferBlocked, TransitionRefused
 from accord.evidence.models import Manifest, SealedFile
 from accord.node.home import Node
 from accord.requests.events import Party, RequestState
+from accord.requests.service import Proposal, Requests
 
 
 def index_received(connection: Connection, manifest: Manifest) -> None:
@@ -84,17 +88,24 @@ class _Source:
     package_id: str
     origin: str
     limitations: tuple[str, ...]
-    allowed: frozenset[str]
+    holders: frozenset[str]  # its sealer and recipients: they have the data already
+    authorised: frozenset[str]  # those the supplying State authorised on the request
     request_id: str | None
 
 
 class Screen:
     """Called with each file as it is sealed; returns the limitations it inherits, or refuses
-    (audited) when a recipient is not allowed to have it."""
+    (audited) when a recipient is not allowed to have it. A recipient allowed only by an
+    authorisation is a forward on the request: ``forwards`` holds those moves, checked against
+    the request's state, for the seal to commit with its own record."""
 
-    def __init__(self, node: Node, recipients: Sequence[str]) -> None:
-        self._node = node
+    def __init__(
+        self, node: Node, recipients: Sequence[str], requests: Requests, now: datetime
+    ) -> None:
+        self._node, self._requests, self._now = node, requests, now
         self._recipients = [pid for pid in recipients if pid != node.id]
+        self.forwards: list[Proposal] = []
+        self._forwarded: set[tuple[str, str]] = set()
 
     def __call__(self, sealed: SealedFile) -> tuple[str, ...]:
         with self._node.read_engine.connect() as connection:
@@ -110,13 +121,37 @@ class Screen:
         for source in sources:
             if not source.limitations:
                 continue
-            outsiders = [pid for pid in self._recipients if pid not in source.allowed]
+            allowed = source.holders | source.authorised
+            outsiders = [pid for pid in self._recipients if pid not in allowed]
             if outsiders:
                 self._refuse(sealed, source, outsiders)
+            for pid in self._recipients:
+                if source.request_id and pid not in source.holders:
+                    self._forward(sealed, source, source.request_id, pid)
             inherited += source.limitations
         return tuple(dict.fromkeys(inherited))
 
-    def _refuse(self, sealed: SealedFile, source: _Source, outsiders: list[str]) -> None:
+    def _forward(self, sealed: SealedFile, source: _Source, request_id: str, to: str) -> None:
+        """UNCC Art. 36(3): the authorised transfer is recorded on the request, and told to
+        the State that authorised it; a request that no longer allows it refuses the seal."""
+        if (request_id, to) in self._forwarded:
+            return
+        try:
+            move = self._requests.propose_forward(request_id, to, self._now, self.forwards)
+        except (TransitionRefused, OnwardTransferBlocked) as error:
+            self._audit_refusal(sealed, source, [to])
+            raise OnwardTransferBlocked(
+                f"{sealed.path} is a file {source.origin} supplied in package "
+                f"{source.package_id} under request {request_id}; sealing it for {to} is a "
+                f"forward on that request, which refuses it: {error.message}. Nothing was "
+                "sealed and the attempt is in the audit log.",
+                advice=error.advice,
+                errors=error.errors,
+            ) from error
+        self.forwards.append(move)
+        self._forwarded.add((request_id, to))
+
+    def _audit_refusal(self, sealed: SealedFile, source: _Source, outsiders: list[str]) -> None:
         node, now = self._node, self._node.clock.now()
         event = AuditEvent(
             node.id,
@@ -126,6 +161,9 @@ class Screen:
             (node.id, source.origin, *outsiders),
         )
         node.writer.run(lambda connection: record(connection, [event], now))
+
+    def _refuse(self, sealed: SealedFile, source: _Source, outsiders: list[str]) -> None:
+        self._audit_refusal(sealed, source, outsiders)
         under = f" under request {source.request_id}" if source.request_id else ""
         raise OnwardTransferBlocked(
             f"{sealed.path} is a file {source.origin} supplied in package {source.package_id}"
@@ -134,7 +172,7 @@ class Screen:
             "and the attempt is in the audit log.",
             advice=f"Ask {source.origin}'s State to authorise the transfer on the request "
             "(authorise_onward), or seal it only for participants already allowed: "
-            f"{', '.join(sorted(source.allowed))}.",
+            f"{', '.join(sorted(source.holders | source.authorised))}.",
             errors=[
                 FieldError(
                     "to",
@@ -152,11 +190,11 @@ def _source(connection: Connection, row: Row[Any]) -> _Source:
     origin, package_id = str(row.origin), str(row.package_id)
     terms = _terms(connection, origin, package_id, row.request_id)
     limitations: list[str] = [*json.loads(row.limitations), *terms.limitations]
-    allowed = {origin, *json.loads(row.recipients), *terms.authorised}
     return _Source(
         package_id,
         origin,
         tuple(dict.fromkeys(limitations)),
-        frozenset(allowed),
+        frozenset({origin, *json.loads(row.recipients)}),
+        frozenset(terms.authorised),
         terms.request_id,
     )

@@ -4,7 +4,7 @@ custody records and the audit log in step."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from accord.evidence.verify import Verified, extract, read_custody, refuse_dispo
 from accord.federation.service import Federation
 from accord.node.home import Node
 from accord.requests.events import Party, RequestState
-from accord.requests.service import request_row
+from accord.requests.service import Proposal, Requests, request_row
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,14 @@ class Evidence:
         out: Path,
         progress: Progress,
         request_id: str | None = None,
+        forwarded: Callable[[Proposal], None] = lambda _: None,
     ) -> Manifest:
         """Seal for every participant ``to`` names (groups expanded) and this node itself; the
         package exists only if its audit record was written too. Under ``request_id`` the
         package names the request and carries the use limitations this node's reply set;
-        files received under use limitations go only where UNCC Art. 36 allows (onward)."""
+        files received under use limitations go only where UNCC Art. 36 allows (onward), and
+        a seal for a participant allowed by an authorisation is recorded as a forward on the
+        request, with the seal: ``forwarded`` is told of each."""
         node, directory = self.node, self._federation.directory()
         ids = [p.id for address in to for p in directory.resolve(address)] + [node.id]
         recipients = tuple((pid, directory.encryption_key(pid)) for pid in dict.fromkeys(ids))
@@ -91,6 +94,8 @@ class Evidence:
             use_limitations += self._reply_limitations(request_id)
         order = SealOrder(sources, case, recipients, acquisition, use_limitations, request_id)
         sealer = Sealer(node.id, node.keys.signing, directory.signed)
+        requests = Requests(self._federation)
+        screen = Screen(node, [pid for pid, _ in recipients], requests, now)
         manifest = seal(
             order,
             sealer,
@@ -98,7 +103,7 @@ class Evidence:
             now=now,
             package_id=new_message_id(now),
             progress=progress,
-            screen=Screen(node, [pid for pid, _ in recipients]),
+            screen=screen,
         )
         token = Package(out).manifest_token()
         event = AuditEvent(
@@ -108,11 +113,13 @@ class Evidence:
             sha256_hex(token),
             manifest.recipients,
         )
-        try:
-            node.writer.run(lambda connection: _record(connection, event, node))
+        try:  # with the forwards on the requests its files came under (UNCC Art. 36(3))
+            requests.commit(screen.forwards, now, [event])
         except BaseException:
             shutil.rmtree(out, ignore_errors=True)
             raise
+        for move in screen.forwards:
+            forwarded(move)
         return manifest
 
     def _reply_limitations(self, request_id: str) -> tuple[str, ...]:

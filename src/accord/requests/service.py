@@ -78,6 +78,9 @@ class Relation:
     THIRD_STATE_PRESERVATION = "third_state_preservation"  # disclosure -> preservation sent on
 
 
+Proposal = tuple[Request, Event, str]  # a checked event, the request it moves, the other State
+
+
 @dataclass(frozen=True)
 class Summary:
     request_id: str
@@ -120,7 +123,7 @@ class Shown:
 class _Plan:
     """Everything one command stores and sends, committed together."""
 
-    events: list[tuple[Request, Event, str]] = field(default_factory=list)  # (+ recipient)
+    events: list[Proposal] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     messages: list[tuple[str, MessageKind, dict[str, Any], Priority]] = field(default_factory=list)
 
@@ -296,9 +299,7 @@ class Requests:
         self.federation.directory().participant(to)
         now = self.node.clock.now()
         try:
-            request, event, counterpart = self._propose(
-                request_id, Kind.FORWARD, {"recipient": to}, now
-            )
+            request, event, counterpart = self.propose_forward(request_id, to, now)
         except OnwardTransferBlocked:
             me = self.node.id
             refused = AuditEvent(me, Action.REQUEST_FORWARD_REFUSED, request_id, None, (me, to))
@@ -313,15 +314,34 @@ class Requests:
         self._commit(plan, now)
         return self.summary(request_id)
 
+    def propose_forward(
+        self, request_id: str, to: str, now: datetime, earlier: Sequence[Proposal] = ()
+    ) -> Proposal:
+        """This State's move recording that data received under ``request_id`` goes on to
+        ``to``, checked after the ``earlier`` moves not yet stored: raises the rule it breaks
+        (UNCC Art. 36(3): only with the requested State's authorisation)."""
+        return self._propose(request_id, Kind.FORWARD, {"recipient": to}, now, earlier)
+
+    def commit(self, moves: Sequence[Proposal], now: datetime, audit: Sequence[AuditEvent]) -> None:
+        """Store, audit and send ``moves`` together with another domain's ``audit`` records,
+        in one transaction."""
+        self._commit(_Plan(events=list(moves)), now, lambda _connection, _ids: list(audit))
+
     def _propose(
-        self, request_id: str, kind: Kind, payload: Mapping[str, Any], now: datetime
-    ) -> tuple[Request, Event, str]:
+        self,
+        request_id: str,
+        kind: Kind,
+        payload: Mapping[str, Any],
+        now: datetime,
+        earlier: Sequence[Proposal] = (),
+    ) -> Proposal:
         with self.node.read_engine.connect() as connection:
             row = request_row(connection, request_id)
             events = _events(connection, request_id)
             case = Case(
                 validate(json.loads(row.record)), self._registry(connection, row.registry_sha256)
             )
+        events += [event for request, event, _ in earlier if request.message_id == request_id]
         request = case.request
         if row.status is None:
             message = f"{request_id} is a one-way communication ({request.type}); it has no moves"

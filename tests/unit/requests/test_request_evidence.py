@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from unittest.mock import ANY
 
 import pytest
-from flows import audit, create, executing, step
+from flows import agreed, audit, create, executing, shown, step
 from nodes import BG, RU, VN, ZA, Nodes
 from sqlalchemy import select
 
@@ -154,18 +156,87 @@ def test_sending_back_to_the_supplying_state_is_allowed_and_the_limitations_trav
     assert back.use_limitations == (LIMITATION,)
 
 
+def _authorised(
+    delivered: tuple[Nodes, str, Manifest, Path], *recipients: str
+) -> tuple[Nodes, str, Manifest, Path]:
+    """VN ingests the evidence; RU authorises onward transfer to each of ``recipients``."""
+    nodes, rid = delivered[:2]
+    step(nodes, VN, rid, "ingest")
+    for pid in recipients:
+        step(nodes, RU, rid, "authorise_onward", {"recipient": pid})
+    return delivered
+
+
 def test_the_requested_states_authorisation_opens_the_way_for_that_participant_only(
     delivered: tuple[Nodes, str, Manifest, Path], tmp_path: Path
 ) -> None:
-    nodes, rid, _, extracted = delivered
-    step(nodes, VN, rid, "ingest")
-    step(nodes, RU, rid, "authorise_onward", {"recipient": ZA})
+    nodes, rid, _, extracted = _authorised(delivered, ZA)
     onward = _seal_dir(nodes, extracted, [ZA], tmp_path / "to-za")
     assert onward.recipients == (ZA, VN)
     assert onward.use_limitations == (LIMITATION,)  # ZA is bound as VN is
+    before = audit(nodes, VN)
     with pytest.raises(OnwardTransferBlocked):
         _seal_dir(nodes, extracted, [ZA, BG], tmp_path / "to-za-bg")
     assert not (tmp_path / "to-za-bg").exists()
+    assert audit(nodes, VN)[len(before) :] == [("evidence.forward_refused", ANY)]
+    assert shown(nodes, VN, rid)["state"]["forwarded_to"] == [ZA]  # the refused one is not
+
+
+def test_an_authorised_seal_is_a_forward_on_the_request_that_the_supplying_state_sees(
+    delivered: tuple[Nodes, str, Manifest, Path], tmp_path: Path
+) -> None:
+    """UNCC Art. 36(3): each use of the authorisation is recorded on the request, committed
+    with the seal, once per recipient however many of its files the package holds."""
+    nodes, rid, _, extracted = _authorised(delivered, ZA, BG)
+    [original] = (p for p in extracted.rglob("*") if p.is_file())
+    (extracted / "copy.pdf").write_bytes(original.read_bytes())
+    before = audit(nodes, VN)
+    onward = _seal_dir(nodes, extracted, [ZA, BG, RU], tmp_path / "onward")
+    recorded = audit(nodes, VN)[len(before) :]
+    assert [row for row in recorded if row[0] != "message.sent"] == [
+        ("evidence.sealed", onward.package_id),
+        ("request.event", rid),
+        ("request.event", rid),
+    ]
+    assert [action for action, _ in recorded].count("message.sent") == 2  # to RU, one each
+    nodes.settle()
+    state = agreed(nodes, rid)  # RU, which authorised it, holds the same record
+    assert state["forwarded_to"] == [ZA, BG]  # RU supplied the data: sending it back is none
+    kinds = [(e["kind"], e["payload"]) for e in shown(nodes, RU, rid)["events"]]
+    assert kinds[-2:] == [("forward", {"recipient": ZA}), ("forward", {"recipient": BG})]
+
+
+def test_a_forward_the_request_no_longer_allows_refuses_the_seal(
+    delivered: tuple[Nodes, str, Manifest, Path], tmp_path: Path
+) -> None:
+    nodes, rid, manifest, extracted = _authorised(delivered, ZA)
+    step(nodes, VN, rid, "close")
+    before = audit(nodes, VN)
+    with pytest.raises(OnwardTransferBlocked) as caught:
+        _seal_dir(nodes, extracted, [ZA], tmp_path / "to-za")
+    message = caught.value.message
+    assert f"under request {rid}; sealing it for {ZA} is a forward on that request" in message
+    assert "CLOSED" in message
+    assert caught.value.errors  # the request machine's own field errors
+    assert not (tmp_path / "to-za").exists()
+    assert audit(nodes, VN) == [*before, ("evidence.forward_refused", manifest.package_id)]
+
+
+def test_a_seal_whose_forward_cannot_be_stored_leaves_no_package_and_no_event(
+    delivered: tuple[Nodes, str, Manifest, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nodes, rid, _, extracted = _authorised(delivered, ZA)
+    before, events = audit(nodes, VN), shown(nodes, VN, rid)["events"]
+
+    def full(_job: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(nodes.open[VN].writer, "run", full)
+    with pytest.raises(OSError, match="No space left"):
+        _seal_dir(nodes, extracted, [ZA], tmp_path / "to-za")
+    monkeypatch.undo()
+    assert not (tmp_path / "to-za").exists()
+    assert (audit(nodes, VN), shown(nodes, VN, rid)["events"]) == (before, events)
 
 
 def test_a_package_listed_in_the_reply_is_bound_by_it_without_naming_the_request(
