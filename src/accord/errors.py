@@ -13,7 +13,8 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     ├── StorageError              database failures (wrapped sqlite/SQLAlchemy errors)
     ├── InputError                a user-supplied value breaks a rule (carries field errors)
     │   ├── RequestInvalid        a cooperation request record breaks its type's rules (§3)
-    │   ├── RequestFileInvalid    a request file that cannot be read: size, syntax, top level
+    │   ├── DocumentInvalid       a TOML or JSON file that cannot be read: size, syntax, top level
+    │   │   └── RequestFileInvalid  the same, for a cooperation request file
     │   └── LanguageNotAvailable  a request rendered in a language with no catalog
     ├── NotFoundError             no such message, package or request on this node
     ├── OperatorUnauthorized      the operator API called without the node's operator token
@@ -281,7 +282,11 @@ class RequestInvalid(InputError):
     code = "request_invalid"
 
 
-class RequestFileInvalid(InputError):
+class DocumentInvalid(InputError):
+    code = "document_invalid"
+
+
+class RequestFileInvalid(DocumentInvalid):
     code = "request_file_invalid"
 
 

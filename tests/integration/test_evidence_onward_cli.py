@@ -14,7 +14,7 @@ import pytest
 
 from accord.demo.cases import REGISTRY
 from accord.demo.federation import LocalFederation, _stewards
-from accord.requests.registry import read_registry
+from accord.identity.registry import read_registry
 from accord.requests.validate import load
 
 from .helpers import (

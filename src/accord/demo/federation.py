@@ -24,10 +24,10 @@ from accord.config import Settings, load_settings
 from accord.errors import NodeError
 from accord.identity.directory import draft_bytes, sign_directory
 from accord.identity.models import DirectoryDocument, Group, Participant, Role, StewardSet
+from accord.identity.registry import Registry
 from accord.identity.service import DirectoryStore
 from accord.jose import public_jwk
 from accord.node.home import Identity, Node, init_node
-from accord.requests.registry import Registry
 
 STARTUP_TIMEOUT = 30.0
 

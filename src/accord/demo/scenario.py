@@ -21,8 +21,8 @@ from accord.federation.models import DONE, DeliveryState
 from accord.federation.reading import Mailbox
 from accord.federation.service import Federation
 from accord.identity.models import Role
+from accord.identity.registry import read_registry
 from accord.node.home import Node
-from accord.requests.registry import read_registry
 from accord.requests.validate import load
 
 SPECS = [

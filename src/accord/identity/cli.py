@@ -22,6 +22,7 @@ from accord.cli.common import (
     write_output,
 )
 from accord.clock import SystemClock
+from accord.documents import load
 from accord.errors import DirectoryError
 from accord.identity.card import verify_card
 from accord.identity.directory import (
@@ -31,10 +32,9 @@ from accord.identity.directory import (
 )
 from accord.identity.keys import read_private_key, write_private_key
 from accord.identity.models import DirectoryDocument, Group, StewardSet
+from accord.identity.registry import read_registry
 from accord.identity.service import DirectoryStore, load_steward_set
 from accord.jose import public_jwk
-from accord.requests.registry import read_registry
-from accord.requests.validate import load
 
 app = typer.Typer(help="Build, sign and install the federation directory.", no_args_is_help=True)
 
@@ -163,7 +163,7 @@ def registry(
     source: Annotated[Path, typer.Argument(help="States Parties registry, TOML or JSON.")],
 ) -> None:
     """Set the States Parties registry (UNCC Art. 65) the stewards sign with the directory."""
-    states = read_registry(load(source))
+    states = read_registry(load(source, what="States Parties registry"))
     _update(file, states_parties=states)
     console.print(f"States Parties registry v{states.version}: {len(states.parties)} States")
 

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from accord.identity.registry import Registry
 from accord.jose import ed25519_from_jwk, x25519_from_jwk
 from accord.names import COUNTRY, LANGUAGE, SLUG
-from accord.requests.registry import Registry
 
 
 def _slug(value: str) -> str:

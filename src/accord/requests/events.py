@@ -9,8 +9,9 @@ from typing import Any
 
 from pydantic import AwareDatetime, Field
 
+from accord.fields import Strict
 from accord.requests.grounds import RefusalGround
-from accord.requests.models import MAX_ITEMS, Id, Strict
+from accord.requests.models import MAX_ITEMS, Id
 
 
 class Party(StrEnum):

@@ -6,9 +6,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 from accord.errors import FieldError, RefusalInvalid
+from accord.identity.registry import Registry, Reservation
 from accord.requests.models import RequestType, problem
 from accord.requests.records import Preservation, Request
-from accord.requests.registry import Registry, Reservation
 
 
 class RefusalGround(StrEnum):

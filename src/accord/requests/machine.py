@@ -25,6 +25,8 @@ from accord.errors import (
     TransitionRefused,
     WrittenConfirmationMissing,
 )
+from accord.fields import Strict
+from accord.identity.registry import Registry
 from accord.requests.events import (
     PAYLOADS,
     TERMINAL,
@@ -49,9 +51,8 @@ from accord.requests.events import (
     Status,
 )
 from accord.requests.grounds import check_refusal
-from accord.requests.models import RequestType, Strict
+from accord.requests.models import RequestType
 from accord.requests.records import Preservation, Request
-from accord.requests.registry import Registry
 
 MIN_HOLD = timedelta(days=60)  # BC 29(7); UNCC Art. 42
 S = Status

@@ -15,11 +15,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from accord.errors import FieldError
-from accord.names import COUNTRY, LANGUAGE, SLUG
+from accord.fields import Country, Language, ParticipantId, Strict, Text, matching, not_blank
 
 Data = Mapping[str, Any]
 MAX_ITEMS = 1000
@@ -86,38 +86,15 @@ class DataCategory(StrEnum):
 # Field types -------------------------------------------------------------------------------
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise PydanticCustomError("blank", "must not be blank")
-    return value
-
-
-def _pattern(regex: re.Pattern[str], rule: str, what: str) -> AfterValidator:
-    def check(value: str) -> str:
-        if not regex.match(value):
-            raise PydanticCustomError(rule, what)
-        return value
-
-    return AfterValidator(check)
-
-
-Text = Annotated[str, Field(max_length=1000), AfterValidator(_not_blank)]
-LongText = Annotated[str, Field(max_length=20_000), AfterValidator(_not_blank)]
+LongText = Annotated[str, Field(max_length=20_000), AfterValidator(not_blank)]
 Id = Annotated[
     str,
     Field(max_length=128),
-    _pattern(re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"), "format", "must be an identifier"),
-]
-Country = Annotated[
-    str, _pattern(COUNTRY, "format", "must be an ISO 3166-1 alpha-2 code such as VN")
-]
-Language = Annotated[str, _pattern(LANGUAGE, "format", "must be a language code such as ru")]
-ParticipantId = Annotated[
-    str, _pattern(SLUG, "format", "must be a participant id such as ru-gp-ca")
+    matching(re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"), "format", "must be an identifier"),
 ]
 LegalBasis = Annotated[
     str,
-    _pattern(
+    matching(
         re.compile(r"^(?:(?:UNCC|BC|UNTOC|SAP)-[0-9]{1,2}|treaty:\S.{0,198}|reciprocity)$"),
         "format",
         "must be UNCC-n, BC-n, UNTOC-n, SAP-n, treaty:NAME or reciprocity",
@@ -125,10 +102,6 @@ LegalBasis = Annotated[
 ]
 Items = Field(max_length=MAX_ITEMS)
 SomeItems = Field(min_length=1, max_length=MAX_ITEMS)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Period(Strict):

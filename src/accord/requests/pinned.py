@@ -10,7 +10,7 @@ from functools import lru_cache
 from sqlalchemy import Connection, insert, select
 
 from accord.db.schema import registries
-from accord.requests.registry import Registry
+from accord.identity.registry import Registry
 
 
 def pin(connection: Connection, registry: Registry) -> str:

@@ -14,9 +14,9 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, Field
 
 from accord.errors import FieldError
+from accord.fields import Country, Strict, Text
 from accord.requests.models import (
     MAX_ITEMS,
-    Country,
     Data,
     DataCategory,
     Envelope,
@@ -26,8 +26,6 @@ from accord.requests.models import (
     Person,
     PersonSought,
     RequestType,
-    Strict,
-    Text,
     Urgency,
     given,
     items,

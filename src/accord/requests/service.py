@@ -35,6 +35,7 @@ from accord.errors import (
 )
 from accord.federation.models import DeliveryState
 from accord.federation.service import Federation
+from accord.identity.registry import Registry
 from accord.requests.catalogs import LANGUAGES
 from accord.requests.deadlines import Due, due
 from accord.requests.events import Event, Kind, Party, RequestState, Status
@@ -43,7 +44,6 @@ from accord.requests.machine import WORKFLOW_TYPES, Case
 from accord.requests.models import RequestType, Urgency
 from accord.requests.pinned import pin, pinned
 from accord.requests.records import Request
-from accord.requests.registry import Registry
 from accord.requests.render import render
 from accord.requests.validate import validate
 from accord.requests.wire import (

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import json
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -15,6 +13,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from accord import documents
 from accord.errors import FieldError, RequestFileInvalid, RequestInvalid
 from accord.requests.models import Envelope, RequestType, problem
 from accord.requests.records import MODELS, Request
@@ -122,80 +121,6 @@ def _unique(errors: list[FieldError]) -> list[FieldError]:
 
 def load(path: Path) -> dict[str, Any]:
     """The mapping in a TOML or JSON request file, or :class:`RequestFileInvalid` saying why."""
-    data = _read(path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RequestFileInvalid(
-            f"{path} is not UTF-8 text (byte {exc.start})", advice="Save the file as UTF-8."
-        ) from exc
-    suffix = path.suffix.lower()
-    if suffix == ".toml":
-        parsed = _toml(path, text)
-    elif suffix == ".json":
-        parsed = _json(path, text)
-    else:
-        raise RequestFileInvalid(
-            f"{path} is neither .toml nor .json", advice="Name the file NAME.toml or NAME.json."
-        )
-    if not isinstance(parsed, dict):
-        raise RequestFileInvalid(
-            f"{path} holds a {type(parsed).__name__}, not a table of fields",
-            advice="Write the request as one JSON object or TOML table of fields.",
-        )
-    return parsed
-
-
-def _read(path: Path) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_REQUEST_BYTES + 1)
-    except OSError as exc:
-        raise RequestFileInvalid(
-            f"cannot read {path}: {exc.strerror}", advice="Check the path."
-        ) from exc
-    if len(data) > MAX_REQUEST_BYTES:
-        raise RequestFileInvalid(
-            f"{path} is over {MAX_REQUEST_BYTES} bytes, too large for a request",
-            advice="Send large material as an evidence package and reference it.",
-        )
-    return data
-
-
-def _toml(path: Path, text: str) -> Any:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RequestFileInvalid(
-            f"{path} is not valid TOML: {exc}", advice="Fix the syntax at the place named."
-        ) from exc
-
-
-def _json(path: Path, text: str) -> Any:
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise RequestFileInvalid(
-            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            advice="Fix the syntax at the place named.",
-        ) from exc
-    except ValueError as exc:
-        raise RequestFileInvalid(f"{path}: {exc}", advice="Fix the value named.") from exc
-    except RecursionError as exc:
-        raise RequestFileInvalid(
-            f"{path} nests too deeply", advice="A request is a flat table."
-        ) from exc
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # a legal document with two values for one field is ambiguous: refuse it
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"field {key!r} appears twice")
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+    return documents.load(
+        path, what="request", max_bytes=MAX_REQUEST_BYTES, error=RequestFileInvalid
+    )

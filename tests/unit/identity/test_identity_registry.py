@@ -14,8 +14,8 @@ import pytest
 from accord.demo.cases import REGISTRY
 from accord.errors import DirectoryError, DirectoryThresholdNotMet
 from accord.identity.directory import draft_bytes, read_document, sign_directory, verify_directory
+from accord.identity.registry import read_registry
 from accord.jose import b64url_decode, b64url_encode
-from accord.requests.registry import read_registry
 from accord.requests.validate import load
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from nodes import Nodes, start
 
+from accord.identity.registry import Registry, read_registry
 from accord.requests.models import RequestType
-from accord.requests.registry import Registry, read_registry
 from accord.requests.validate import load
 
 EXAMPLES = Path(__file__).parents[3] / "examples" / "requests"

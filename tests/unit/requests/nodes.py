@@ -23,9 +23,9 @@ from accord.federation.api import create_app
 from accord.federation.service import Federation
 from accord.identity.directory import draft_bytes, read_document, sign_directory
 from accord.identity.models import Role
+from accord.identity.registry import Registry, read_registry
 from accord.identity.service import DirectoryStore
 from accord.node.home import Node
-from accord.requests.registry import Registry, read_registry
 from accord.requests.service import Requests
 from accord.requests.validate import load
 

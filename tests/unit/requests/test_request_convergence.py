@@ -13,13 +13,13 @@ from hypothesis import event as tally
 from hypothesis import strategies as st
 
 from accord.errors import EventConflict, NotEntitled, RequestError
+from accord.identity.registry import Reservation
 from accord.requests.events import TERMINAL, Event, Kind, Party, RequestState, Status
 from accord.requests.fold import fold, propose
 from accord.requests.grounds import NEVER_VALID
 from accord.requests.machine import COLLECTION_TYPES, MOVES, Case, apply, initial_state
 from accord.requests.models import RequestType
 from accord.requests.records import Preservation
-from accord.requests.registry import Reservation
 from accord.requests.validate import load, validate
 from conftest import EXAMPLES, registry
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from accord.errors import ConventionNotInForce, LanguageNotAccepted, RegistryInvalid
-from accord.requests.registry import Registry, Reservation, read_registry
+from accord.identity.registry import Registry, Reservation, read_registry
 
 CODES = [a + b for a, b in product("ABCDEFGH", ascii_uppercase)]  # not real States: fixtures
 FIRST_DEPOSIT = date(2026, 1, 5)

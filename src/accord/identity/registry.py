@@ -1,8 +1,9 @@
 """The States Parties registry (convention-procedures.md §2.3, §7): per State its instrument and
 dates, authorities, languages, channels and reservations; and when the Convention is in force.
 
-Pure data and computation. The registry is a document the federation stewards sign, like the
-directory; signing and installing it belong to the service around this core.
+Pure data and computation. The stewards sign the registry inside the directory, so it lives with
+the directory's other records (ADR 0009, ADR 0012): every domain reads it, and the directory can
+refuse a registry that contradicts Art. 65 without knowing any domain.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from accord.errors import (
     LanguageNotAccepted,
     RegistryInvalid,
 )
-from accord.requests.models import Country, Language, ParticipantId, Strict, Text
+from accord.fields import Country, Language, ParticipantId, Strict, Text
 
 INSTRUMENTS_FOR_ENTRY_INTO_FORCE = 40  # UNCC Art. 65(1)
 GENERAL_DELAY = timedelta(days=90)  # UNCC Art. 65(1): the 90th day after the 40th deposit
