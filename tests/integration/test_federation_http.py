@@ -20,13 +20,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from joserfc import jwe
 from joserfc.jwe import GeneralJSONEncryption, JWERegistry
 
+from accord.app import create_app
 from accord.clock import from_rfc3339, to_rfc3339
 from accord.demo.federation import LocalFederation
 from accord.envelope.core import ENVELOPE_TYP, ROUTING_HEADERS, open_stored, seal
 from accord.envelope.models import Kind, Priority, Routing, new_message_id
 from accord.envelope.receipt import REFUSAL_HEADER, verify_receipt, verify_refusal
 from accord.errors import FieldError, InputError, ReceiptInvalid
-from accord.federation.api import create_app
 from accord.federation.service import Federation
 from accord.federation.transport import MEDIA_TYPE, MESSAGES_PATH
 from accord.identity.directory import Directory

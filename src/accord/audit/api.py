@@ -13,7 +13,7 @@ import contextlib
 from typing import Annotated, Any
 
 import structlog
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from accord.audit.proofs import checkpoint_document, consistency_document, inclusion_document
 from accord.audit.service import AuditLog
@@ -37,12 +37,13 @@ WITNESS_REQUEST = "witness request"
 WITNESS_ADVICE = "A checkpoint with its consistency proof is a few kilobytes; send only that."
 
 
-def install_audit_routes(app: FastAPI, federation: Federation, witnessing: Witnessing) -> None:
+def routes(federation: Federation, witnessing: Witnessing) -> APIRouter:
+    router = APIRouter()
     node = federation.node
     audit = AuditLog(node)
     spreading: set[asyncio.Task[None]] = set()
 
-    @app.post(ADD_CHECKPOINT)
+    @router.post(ADD_CHECKPOINT)
     async def add_checkpoint(request: Request) -> Response:
         """C2SP tlog-witness: co-sign a checkpoint that extends the last one seen."""
         body = await read_limited(request, MAX_BODY_BYTES, WITNESS_REQUEST, WITNESS_ADVICE)
@@ -57,7 +58,7 @@ def install_audit_routes(app: FastAPI, federation: Federation, witnessing: Witne
         task.add_done_callback(spreading.discard)
         return Response(lines, 200, media_type="text/plain; charset=utf-8")
 
-    @app.post(GOSSIP)
+    @router.post(GOSSIP)
     async def gossip(request: Request) -> dict[str, str]:
         """A checkpoint another witness co-signed; a contradiction raises an alarm here."""
         note = await read_limited(request, MAX_BODY_BYTES, WITNESS_REQUEST, WITNESS_ADVICE)
@@ -67,24 +68,26 @@ def install_audit_routes(app: FastAPI, federation: Federation, witnessing: Witne
     def asker(request: Request) -> str:
         return authenticated(request, federation)
 
-    @app.get(f"{AUDIT_PREFIX}/checkpoint")
+    @router.get(f"{AUDIT_PREFIX}/checkpoint")
     async def checkpoint(request: Request) -> dict[str, Any]:
         """The latest signed checkpoint (C2SP tlog-checkpoint)."""
         asker(request)
         return checkpoint_document(audit.latest().note)
 
-    @app.get(f"{AUDIT_PREFIX}/inclusion")
+    @router.get(f"{AUDIT_PREFIX}/inclusion")
     async def inclusion(request: Request, index: Annotated[int, Query(ge=0)]) -> dict[str, Any]:
         """RFC 9162 §2.1.3 inclusion proof of an entry the asker is a party to."""
         return inclusion_document(audit.prove(index, viewer=asker(request)))
 
-    @app.get(f"{AUDIT_PREFIX}/consistency")
+    @router.get(f"{AUDIT_PREFIX}/consistency")
     async def consistency(
         request: Request, old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]
     ) -> dict[str, Any]:
         """RFC 9162 §2.1.4 consistency proof between two published checkpoints."""
         asker(request)
         return consistency_document(audit.consistency(old, new))
+
+    return router
 
 
 async def publish_checkpoints(witnessing: Witnessing, stop: asyncio.Event) -> None:

@@ -1,4 +1,5 @@
-"""Entry point of the ``accord`` command."""
+"""Entry point of the ``accord`` command: the platform's commands, ``serve`` (the node the
+composition root builds), then each domain's commands (ADR 0012)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,17 @@ import sys
 from typing import Annotated
 
 import typer
+import uvicorn
 
 from accord import __version__
-from accord.audit.cli import app as audit_app
-from accord.cli.common import report
-from accord.demo.cli import register as register_demo
+from accord.app import DOMAINS, create_app
+from accord.cli.common import DirOption, console, opened_node, report
 from accord.errors import AccordError
-from accord.evidence.cli import app as evidence_app
 from accord.federation.cli import register as register_federation
+from accord.federation.service import Federation
 from accord.identity.cli import app as directory_app
 from accord.node.cli import card_app
 from accord.node.cli import register as register_node
-from accord.requests.cli import app as request_app
 
 app = typer.Typer(
     name="accord",
@@ -27,14 +27,35 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default: from url).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default: from url).")] = None,
+    directory: DirOption = None,
+) -> None:
+    """Run the node: the federation HTTP API and the outbox worker, in one process."""
+    with opened_node(directory) as node:
+        default_host, default_port = node.identity.listen
+        config = uvicorn.Config(
+            create_app(Federation(node), deliver=True),
+            host=host or default_host,
+            port=port or default_port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+        console.print(f"{node.id} serving on http://{config.host}:{config.port}")
+        uvicorn.Server(config).run()
+
+
 app.add_typer(directory_app, name="directory")
 app.add_typer(card_app, name="card")
-app.add_typer(audit_app, name="audit")
-app.add_typer(evidence_app, name="evidence")
-app.add_typer(request_app, name="request")
 register_node(app)
+app.command("serve")(serve)
 register_federation(app)
-register_demo(app)
+for domain in DOMAINS:
+    domain.commands(app)
 
 
 def _version(value: bool) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import APIRouter, Path, Request
 
 from accord.evidence.courier import EVIDENCE_PATH
 from accord.evidence.inbound import Inbound
@@ -21,10 +21,10 @@ OFFER_ADVICE = "An offer holds the manifest, the custody chain and the directory
 CHUNK_ADVICE = f"Send one chunk of at most {CHUNK_BYTES} bytes per request."
 
 
-def install_evidence_routes(app: FastAPI, federation: Federation) -> Inbound:
-    inbound = Inbound(federation)
+def routes(federation: Federation, inbound: Inbound) -> APIRouter:
+    router = APIRouter()
 
-    @app.post(f"{EVIDENCE_PATH}/{{package_id}}/offer")
+    @router.post(f"{EVIDENCE_PATH}/{{package_id}}/offer")
     async def offer(package_id: PackageId, request: Request) -> dict[str, Any]:
         """Take an offered package: its signed manifest and custody chain are checked; the
         answer lists the chunks still missing (all of them the first time)."""
@@ -32,14 +32,14 @@ def install_evidence_routes(app: FastAPI, federation: Federation) -> Inbound:
         body = await read_limited(request, MAX_OFFER_BYTES, "evidence offer", OFFER_ADVICE)
         return await asyncio.to_thread(inbound.offer, sender, package_id, body)
 
-    @app.put(f"{EVIDENCE_PATH}/{{package_id}}/chunks/{{index}}")
+    @router.put(f"{EVIDENCE_PATH}/{{package_id}}/chunks/{{index}}")
     async def chunk(package_id: PackageId, index: ChunkIndex, request: Request) -> dict[str, Any]:
         """Keep one chunk, durably, if its SHA-256 is the signed manifest's for ``index``."""
         sender = authenticated(request, federation)
         data = await read_limited(request, CHUNK_BYTES, "evidence chunk", CHUNK_ADVICE)
         return await asyncio.to_thread(inbound.put_chunk, sender, package_id, index, data)
 
-    @app.post(f"{EVIDENCE_PATH}/{{package_id}}/complete")
+    @router.post(f"{EVIDENCE_PATH}/{{package_id}}/complete")
     async def complete(package_id: PackageId, request: Request) -> dict[str, Any]:
         """The signed package receipt, once every chunk is held (the same one if asked again)."""
         sender = authenticated(request, federation)
@@ -47,4 +47,4 @@ def install_evidence_routes(app: FastAPI, federation: Federation) -> Inbound:
         receipt = await asyncio.to_thread(inbound.complete, sender, package_id)
         return {"state": "complete", "receipt": receipt}
 
-    return inbound
+    return router

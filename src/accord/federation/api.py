@@ -1,4 +1,4 @@
-"""The node's HTTP API (protocol v1) and its one JSON error shape.
+"""Protocol v1's own HTTP routes and the one JSON error shape of every route of a node.
 
 Every error answers ``{"code", "message", "advice", "errors": [{"field", "rule", "message",
 "article"}]}`` with the status of the error class, signed by the node in the
@@ -9,30 +9,22 @@ Every error answers ``{"code", "message", "advice", "errors": [{"field", "rule",
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord import __version__
-from accord.audit.api import install_audit_routes, publish_checkpoints
-from accord.audit.witnessing import Witnessing
 from accord.envelope.receipt import REFUSAL_HEADER, sign_refusal
 from accord.errors import AccordError, FieldError
-from accord.evidence.api import install_evidence_routes
-from accord.evidence.courier import Courier
-from accord.evidence.inbound import expire_abandoned
 from accord.federation.http import read_limited
-from accord.federation.outbox import Outbox
 from accord.federation.service import Federation
-from accord.federation.transport import MEDIA_TYPE, MESSAGES_PATH, HttpTransport
-from accord.requests.api import install_request_routes
+from accord.federation.transport import MEDIA_TYPE, MESSAGES_PATH
+from accord.node.home import Node
 
 log = structlog.get_logger("accord.api")
 OFFLOAD_BYTES = 64 * 1024  # envelopes larger than this are opened in a worker thread
@@ -61,39 +53,12 @@ def _field(error: FieldError) -> dict[str, Any]:
     }
 
 
-def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
-    """The node's ASGI app; with ``outbox``, it and the evidence courier run for the app's
-    lifetime."""
-    settings = federation.node.settings
-    transport = HttpTransport(settings.request_timeout, 8)
-    witnessing = Witnessing(federation, transport)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        await asyncio.to_thread(inbound.recover)
-        workers = [
-            asyncio.create_task(publish_checkpoints(witnessing, stop)),
-            asyncio.create_task(expire_abandoned(inbound, stop)),
-        ]
-        if outbox is not None:
-            workers.append(asyncio.create_task(outbox.run(stop)))
-            workers.append(asyncio.create_task(Courier(federation, transport).run(stop)))
-        try:
-            yield
-        finally:
-            stop.set()
-            await asyncio.gather(*workers)
-            await transport.close()
-
-    app = FastAPI(title="Accord node", version=__version__, lifespan=lifespan)
-    _install_error_handlers(app, federation)
-    install_audit_routes(app, federation, witnessing)
-    inbound = install_evidence_routes(app, federation)
-    install_request_routes(app, federation)
+def routes(federation: Federation) -> APIRouter:
+    """Protocol v1's own routes: messages in, this node's card, its health."""
+    router = APIRouter()
     node = federation.node
 
-    @app.post(MESSAGES_PATH, status_code=202)
+    @router.post(MESSAGES_PATH, status_code=202)
     async def post_message(request: Request) -> Response:
         """Verify, store durably, then answer with a signed receipt (protocol v1)."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -113,12 +78,12 @@ def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
         token, duplicate = await node.writer.write(federation.store_job(wire, opened))
         return JSONResponse({"receipt": token, "duplicate": duplicate}, 202)
 
-    @app.get("/federation/v1/card")
+    @router.get("/federation/v1/card")
     async def card() -> Response:
         """This node's self-signed participant card."""
         return Response(node.card(node.clock.now()), media_type="application/json")
 
-    @app.get("/federation/v1/health")
+    @router.get("/federation/v1/health")
     async def health() -> dict[str, Any]:
         directory = federation.directories.current(node.clock.now())
         return {
@@ -128,11 +93,11 @@ def create_app(federation: Federation, outbox: Outbox | None = None) -> FastAPI:
             "version": __version__,
         }
 
-    return app
+    return router
 
 
-def _install_error_handlers(app: FastAPI, federation: Federation) -> None:
-    node = federation.node
+def install_error_handlers(app: FastAPI, node: Node) -> None:
+    """Answer every error with the one JSON shape, signed by ``node`` (protocol v1)."""
 
     def refuse(request: Request, status: int, body: dict[str, Any]) -> Response:
         """Every error answer is signed by this node (protocol v1), bound to the request."""

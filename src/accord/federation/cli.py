@@ -1,4 +1,4 @@
-"""``accord serve``, ``send``, ``inbox``, ``outbox``, ``show`` and ``ack``."""
+"""``accord send``, ``inbox``, ``outbox``, ``show`` and ``ack``."""
 
 from __future__ import annotations
 
@@ -10,47 +10,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.markup import escape
 
 from accord.cli.common import DirOption, console, opened_node, print_table
 from accord.envelope.models import Kind, Priority
 from accord.errors import InputError
-from accord.federation.api import create_app
-from accord.federation.outbox import Outbox
 from accord.federation.reading import Attachment, InboxRow, Mailbox
 from accord.federation.service import Federation
-from accord.federation.transport import HttpTransport
 
 
 def _time(value: float | None) -> str:
     if value is None:
         return "-"
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
-
-
-def serve(
-    host: Annotated[str | None, typer.Option(help="Listen address (default: from url).")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port (default: from url).")] = None,
-    directory: DirOption = None,
-) -> None:
-    """Run the node: the federation HTTP API and the outbox worker, in one process."""
-    with opened_node(directory) as node:
-        federation = Federation(node)
-        settings = node.settings
-        transport = HttpTransport(settings.request_timeout, settings.outbox_concurrency * 4)
-        app_ = create_app(federation, Outbox(federation, transport))
-        default_host, default_port = node.identity.listen
-        config = uvicorn.Config(
-            app_,
-            host=host or default_host,
-            port=port or default_port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-        console.print(f"{node.id} serving on http://{config.host}:{config.port}")
-        uvicorn.Server(config).run()
 
 
 def send(
@@ -149,7 +121,6 @@ def ack(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
     app.command("send")(send)
     app.command("inbox")(inbox)
     app.command("outbox")(outbox)

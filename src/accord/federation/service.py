@@ -27,6 +27,7 @@ from accord.node.home import Node
 # A domain's part in storing a message of its kind: checks and writes in the same transaction
 # as the message and its receipt (raising refuses the message), returns audit events to add.
 Handler = Callable[[Connection, Opened, datetime], list[Event]]
+FEDERATION_KINDS = frozenset({Kind.NOTE, Kind.ACK})  # the kinds federation stores itself
 
 
 class Federation:
@@ -50,8 +51,15 @@ class Federation:
     # Receiving -------------------------------------------------------------------------------
 
     def handle(self, kind: Kind, handler: Handler) -> None:
-        """Let a domain store what a message of ``kind`` carries, atomically with it."""
+        """Let a domain store what a message of ``kind`` carries, atomically with it. A kind
+        has one owner: a second claim, or one on federation's own kinds, is a wiring bug."""
+        if kind in FEDERATION_KINDS or kind in self._handlers:
+            raise ValueError(f"message kind {kind} already has a handler")
         self._handlers[kind] = handler
+
+    def kinds(self) -> frozenset[Kind]:
+        """The message kinds this node stores: federation's own and those domains handle."""
+        return FEDERATION_KINDS | frozenset(self._handlers)
 
     def stored_receipt(self, wire: bytes) -> str | None:
         """The receipt already given for these exact bytes, or None for a new message.

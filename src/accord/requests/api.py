@@ -8,12 +8,11 @@ import hmac
 import json
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from accord.errors import FieldError, InputError, OperatorUnauthorized
 from accord.federation.http import read_limited
-from accord.federation.service import Federation
 from accord.node.home import Node
 from accord.requests import views
 from accord.requests.events import Kind
@@ -26,9 +25,9 @@ RequestId = Annotated[str, Path(min_length=1, max_length=128)]
 BODY_ADVICE = "Send one JSON object."
 
 
-def install_request_routes(app: FastAPI, federation: Federation) -> Requests:
-    service = Requests(federation)
-    node = federation.node
+def routes(service: Requests) -> APIRouter:
+    router = APIRouter()
+    node = service.node
     _ = node.operator_token  # made at start, so the operator can read it from the folder
 
     def operator(request: Request) -> None:
@@ -38,14 +37,14 @@ def install_request_routes(app: FastAPI, federation: Federation) -> Requests:
         _operator(node, request)
         return await _body(request)
 
-    @app.post(f"{PREFIX}/validate")
+    @router.post(f"{PREFIX}/validate")
     async def validate_route(request: Request) -> dict[str, Any]:
         """Check a record against its type's rules; every problem at once (422)."""
         record = validate(await body(request))
         article = article_of(record.REQUEST_TYPE)
         return {"valid": True, "type": record.type, "article": article, "id": record.message_id}
 
-    @app.post(PREFIX, status_code=201)
+    @router.post(PREFIX, status_code=201)
     async def create(request: Request) -> dict[str, Any]:
         """Validate, submit and send a request: ``{"to": PARTICIPANT, "request": {...}}``."""
         data = await body(request)
@@ -56,30 +55,30 @@ def install_request_routes(app: FastAPI, federation: Federation) -> Requests:
             raise _bad("request", "required", "the request record, as a JSON object")
         return views.summary(await asyncio.to_thread(service.create, record, to))
 
-    @app.get(PREFIX)
+    @router.get(PREFIX)
     async def listing(request: Request) -> dict[str, Any]:
         operator(request)
         return {"requests": [views.summary(s) for s in service.summaries()]}
 
-    @app.get(f"{PREFIX}/due")
+    @router.get(f"{PREFIX}/due")
     async def due(request: Request) -> dict[str, Any]:
         """What is due or overdue on this node, soonest first."""
         operator(request)
         return {"due": [views.due_item(item, owner) for item, owner in service.due()]}
 
-    @app.get(f"{PREFIX}/{{request_id}}")
+    @router.get(f"{PREFIX}/{{request_id}}")
     async def show(request_id: RequestId, request: Request) -> dict[str, Any]:
         operator(request)
         return views.shown(service.show(request_id))
 
-    @app.get(f"{PREFIX}/{{request_id}}/render")
+    @router.get(f"{PREFIX}/{{request_id}}/render")
     async def render(request_id: RequestId, request: Request, lang: str | None = None) -> Response:
         """The printable HTML document, in ``lang`` or the requested State's language."""
         operator(request)
         html = await asyncio.to_thread(service.render, request_id, lang)
         return Response(html, media_type="text/html; charset=utf-8")
 
-    @app.post(f"{PREFIX}/{{request_id}}/events")
+    @router.post(f"{PREFIX}/{{request_id}}/events")
     async def transition(request_id: RequestId, request: Request) -> dict[str, Any]:
         """Make this State's move: ``{"event": KIND, "payload": {...}}``."""
         data = await body(request)
@@ -91,12 +90,12 @@ def install_request_routes(app: FastAPI, federation: Federation) -> Requests:
         summary = await asyncio.to_thread(service.transition, request_id, Kind(kind), payload)
         return views.summary(summary)
 
-    @app.post(f"{PREFIX}/{{request_id}}/reply")
+    @router.post(f"{PREFIX}/{{request_id}}/reply")
     async def reply(request_id: RequestId, request: Request) -> dict[str, Any]:
         data = await body(request)
         return views.summary(await asyncio.to_thread(service.reply, request_id, data))
 
-    @app.post(f"{PREFIX}/{{request_id}}/forward")
+    @router.post(f"{PREFIX}/{{request_id}}/forward")
     async def forward(request_id: RequestId, request: Request) -> dict[str, Any]:
         """Send received data on (UNCC Art. 36(3)): refused and audited without consent."""
         data = await body(request)
@@ -106,7 +105,7 @@ def install_request_routes(app: FastAPI, federation: Federation) -> Requests:
         summary = await asyncio.to_thread(service.forward, request_id, to, note)
         return views.summary(summary)
 
-    return service
+    return router
 
 
 def _operator(node: Node, request: Request) -> None:

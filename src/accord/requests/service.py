@@ -34,7 +34,7 @@ from accord.errors import (
     TransitionRefused,
 )
 from accord.federation.models import DeliveryState
-from accord.federation.service import Federation
+from accord.federation.service import Federation, Handler
 from accord.identity.registry import Registry
 from accord.requests.catalogs import LANGUAGES
 from accord.requests.deadlines import Due, due
@@ -132,8 +132,10 @@ class Requests:
     def __init__(self, federation: Federation) -> None:
         self.federation = federation
         self.node = federation.node
-        federation.handle(MessageKind.REQUEST, self._on_request)
-        federation.handle(MessageKind.REQUEST_EVENTS, self._on_events)
+
+    def handlers(self) -> dict[MessageKind, Handler]:
+        """The message kinds a serving node stores through this service (ADR 0012)."""
+        return {MessageKind.REQUEST: self._on_request, MessageKind.REQUEST_EVENTS: self._on_events}
 
     def registry(self) -> Registry:
         registry = self.federation.directory().document.states_parties

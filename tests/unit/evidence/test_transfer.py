@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import Row, select
 
+from accord.app import create_app
 from accord.clock import FixedClock
 from accord.db.schema import audit_records, evidence_chunks, evidence_inbound, evidence_outbound
 from accord.demo.federation import LocalFederation, NodeSpec
@@ -29,7 +30,6 @@ from accord.evidence.seal import collect
 from accord.evidence.service import Evidence
 from accord.evidence.transfer import Offer, Plan, verify_receipt
 from accord.evidence.verify import read_custody, verify_package
-from accord.federation.api import create_app
 from accord.federation.auth import AUTH_HEADER, sign_request
 from accord.federation.service import Federation
 from accord.federation.transport import PeerResponse, TransportFailure

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from accord.app import create_app
 from accord.clock import FixedClock
 from accord.db.schema import deliveries, outgoing
 from accord.demo.federation import LocalFederation, NodeSpec
 from accord.envelope.models import Kind as MessageKind
-from accord.federation.api import create_app
 from accord.federation.service import Federation
 from accord.identity.directory import draft_bytes, read_document, sign_directory
 from accord.identity.models import Role
