@@ -20,6 +20,7 @@ lint: $(VENV_STAMP)
 	$(UV) run --frozen ruff format --check src tests
 	$(UV) run --frozen ruff check src tests
 	$(UV) run --frozen mypy --strict src/
+	$(UV) run --frozen lint-imports --no-cache
 
 unit: $(VENV_STAMP)
 	$(UV) run --frozen pytest
