@@ -9,7 +9,7 @@ from datetime import datetime
 
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import Connection, func, select
 
 from accord.app import DOMAINS, create_app
@@ -54,6 +54,26 @@ def test_a_domain_cannot_take_federation_s_own_kinds(pair: tuple[Node, Node]) ->
         create_app(Federation(pair[1]), domains=(Domain("acks", lambda _: None, serve),))
 
 
+def queued_request(sender: Node) -> bytes:
+    """A ``request`` message from ``sender`` to ru-gp-ca, as its outbox holds it."""
+    Federation(sender).send("ru-gp-ca", Kind.REQUEST, {"n": 1})
+    with sender.read_engine.connect() as connection:
+        return bytes(connection.execute(select(outgoing.c.wire)).scalar_one())
+
+
+async def get_and_post(app: FastAPI, path: str, wire: bytes) -> tuple[httpx.Response, ...]:
+    """GET ``path``, then deliver ``wire`` as the sender's outbox would."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ru") as client:
+        got = await client.get(path)
+        posted = await client.post(
+            "/federation/v1/messages",
+            content=wire,
+            headers={"content-type": "application/jose+json"},
+        )
+    return got, posted
+
+
 class Probe:
     """A domain that records what the node did with each part of its hook."""
 
@@ -92,22 +112,12 @@ def test_a_domain_s_routes_handlers_startup_and_workers_take_part(
     vn, ru = pair
     probe = Probe()
     app = create_app(Federation(ru), domains=(Domain("probe", lambda _: None, probe.serve),))
-    Federation(vn).send("ru-gp-ca", Kind.REQUEST, {"n": 1})
-    with vn.read_engine.connect() as connection:
-        wire = connection.execute(select(outgoing.c.wire)).scalar_one()
+    wire = queued_request(vn)
 
-    async def serve_briefly() -> tuple[httpx.Response, httpx.Response]:
+    async def serve_briefly() -> tuple[httpx.Response, ...]:
         async with app.router.lifespan_context(app):
             await asyncio.sleep(0)  # let the worker start
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://ru") as client:
-                ping = await client.get("/probe/v1/ping")
-                posted = await client.post(
-                    "/federation/v1/messages",
-                    content=wire,
-                    headers={"content-type": "application/jose+json"},
-                )
-        return ping, posted
+            return await get_and_post(app, "/probe/v1/ping", wire)
 
     ping, posted = asyncio.run(serve_briefly())
     assert ping.json() == {"pong": "ru-gp-ca"}
@@ -123,22 +133,7 @@ def test_without_a_domain_its_kind_is_refused_and_its_routes_are_absent(
 ) -> None:
     vn, ru = pair
     app = create_app(Federation(ru), domains=())
-    Federation(vn).send("ru-gp-ca", Kind.REQUEST, {"n": 1})
-    with vn.read_engine.connect() as connection:
-        wire = connection.execute(select(outgoing.c.wire)).scalar_one()
-
-    async def post() -> tuple[httpx.Response, httpx.Response]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ru") as client:
-            listing = await client.get("/api/v1/requests")
-            posted = await client.post(
-                "/federation/v1/messages",
-                content=wire,
-                headers={"content-type": "application/jose+json"},
-            )
-        return listing, posted
-
-    listing, posted = asyncio.run(post())
+    listing, posted = asyncio.run(get_and_post(app, "/api/v1/requests", queued_request(vn)))
     assert listing.status_code == 404
     assert posted.status_code == 503
     assert posted.json()["code"] == "storage_error"
