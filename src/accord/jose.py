@@ -90,7 +90,7 @@ def x25519_from_jwk(jwk: dict[str, Any]) -> X25519PublicKey:
 def p256_public_jwk(key: ec.EllipticCurvePublicKey, kid: str) -> PublicJwk:
     """The public JWK (RFC 7518 §6.2.1) of a P-256 key, with its key id and use."""
     if not isinstance(key.curve, ec.SECP256R1):
-        raise ValueError("expected a P-256 key")
+        raise TypeError("expected a P-256 key")
     numbers = key.public_numbers()
     x, y = (b64url_encode(n.to_bytes(32, "big")) for n in (numbers.x, numbers.y))
     return {"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "use": "sig", "alg": "ES256"}

@@ -127,6 +127,7 @@ def _chain(
 ) -> Transition:
     cancel = alert.msg_type is MsgType.CANCEL
     changes: dict[Key, str] = {}
+    held_any = False
     named = {r.key for r in alert.references}
     for index, reference in enumerate(alert.references):
         path = f"alert.references[{index}]"
@@ -147,8 +148,10 @@ def _chain(
                 )
             continue
         _check_link(alert, reference, earlier, origin=origin, named=named, path=path)
-        changes[reference.key] = State.CANCELLED if cancel else State.SUPERSEDED
-    if cancel and not changes:
+        held_any = True
+        if earlier.state == State.ACTIVE:  # what an update already superseded stays so
+            changes[reference.key] = State.CANCELLED if cancel else State.SUPERSEDED
+    if cancel and not held_any:
         raise _broken(
             "cancels_known",
             f"the Cancel {alert.identifier} names no alert this node holds",

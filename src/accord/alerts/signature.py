@@ -15,7 +15,11 @@ import base64
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
 from lxml import etree
 from signxml.algorithms import (
     CanonicalizationMethod,
@@ -114,6 +118,17 @@ def _with_trusted_key(root: etree._Element, key: PublicKey) -> etree._Element:
     spki = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     der.text = base64.b64encode(spki).decode()
     return copy
+
+
+def key_from_pem(pem: str) -> PublicKey:
+    """A pinned ECDSA or RSA public key (PEM); AlertSignatureInvalid for anything else."""
+    try:
+        key = load_pem_public_key(pem.encode())
+    except ValueError as exc:
+        raise _invalid("key", f"the pinned key is not a PEM public key: {exc}") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        raise _invalid("key", "the pinned key must be an ECDSA or RSA public key")
+    return key
 
 
 def _invalid(rule: str, message: str) -> AlertSignatureInvalid:

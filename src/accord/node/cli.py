@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from accord.cli.common import (
     DirOption,
@@ -15,8 +16,6 @@ from accord.cli.common import (
     settings_for,
     write_output,
 )
-from pydantic import ValidationError
-
 from accord.clock import SystemClock
 from accord.documents import load
 from accord.errors import ConfigError, DocumentInvalid, FieldError

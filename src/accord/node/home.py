@@ -108,6 +108,8 @@ def init_node(home: Path, identity: Identity, passphrase: str) -> Participant:
     upgrade(engine)
     engine.dispose()
     (home / IDENTITY_FILE).write_text(identity.to_toml(), encoding="utf-8")
+    if identity.areas:
+        write_areas(home, identity.areas)
     return participant
 
 
