@@ -197,6 +197,7 @@ class Feeds:
                 root, signature.key_from_pem(feed.key_pem), f"feed {feed.name}"
             )
         alert = cap.check(signed)
+        self.alerts.refuse_participant_sender(alert)
         if alert.msg_type in (MsgType.ACK, MsgType.ERROR):
             raise FeedError(f"{alert.identifier} is an {alert.msg_type}, not an alert")
         node, now = self.node, self.node.clock.now()

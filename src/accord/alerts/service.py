@@ -506,6 +506,8 @@ class Alerts:
                     FieldError("alert.sender", "same_sender", "not the signer", "CAP 1.2 §3.2.1")
                 ],
             )
+        if feed is not None:
+            self.refuse_participant_sender(alert)
         if alert.msg_type in (MsgType.ACK, MsgType.ERROR):
             if feed is not None:
                 raise AlertInvalid("a relayed message is an alert, update or cancel")
@@ -542,6 +544,20 @@ class Alerts:
                 sender, Action.ALERT_RECEIVED, object_id(alert.key), sha256_hex(data), (sender, me)
             )
         ]
+
+    def refuse_participant_sender(self, alert: Alert) -> None:
+        """A feed's alert never speaks in a participant's name: a participant's alerts come
+        from its own node, signed with its directory key."""
+        participants = {p.id for p in self.federation.directory().document.participants}
+        if alert.sender in participants:
+            raise AlertNotEntitled(
+                f"a relayed alert names the participant {alert.sender} as its sender; "
+                "participants send their own alerts",
+                advice="Take participants' alerts only from their own nodes.",
+                errors=[
+                    FieldError("alert.sender", "not_a_participant", alert.sender, "CAP 1.2 §3.2.1")
+                ],
+            )
 
     def _alert_key(self, participant: str) -> signature.PublicKey:
         jwk = self.federation.directory().participant(participant).alert_key

@@ -11,8 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from unit.requests.nodes import Nodes, start
-
 from accord.alerts.drills import Drills
 from accord.alerts.service import Alerts
 from accord.demo.federation import NodeSpec
@@ -23,6 +21,7 @@ from accord.federation.service import Federation
 from accord.federation.transport import MEDIA_TYPE, MESSAGES_PATH, PeerResponse, TransportFailure
 from accord.identity.areas import AreaOfInterest, Geocode
 from accord.identity.models import Role
+from unit.requests.nodes import Nodes, start
 
 MOH, RPN, MPS, DDPM, ZA = "vn-moh-ew", "ru-rpn-ew", "vn-mps-247", "th-ddpm-ew", "za-doj-ca"
 EW = (Role.EARLY_WARNING,)

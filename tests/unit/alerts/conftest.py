@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from alert_nodes import federation
+
 from unit.requests.nodes import Nodes
 
 SAMPLES = Path(__file__).parents[2] / "data" / "cap"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from alert_nodes import DDPM, MOH, MPS, NONG_KHAI, RPN, ZA, alerts, deliver, epidemic
 from sqlalchemy import select
-from unit.requests.nodes import Nodes
 
 from accord.alerts.models import MsgType
 from accord.db.schema import audit_records
 from accord.errors import AlertChainBroken, AlertNotEntitled, InputError
+from unit.requests.nodes import Nodes
 
 
 def _actions(nodes: Nodes, pid: str) -> list[str]:
