@@ -99,8 +99,11 @@ def _invalid(exc: ValidationError, what: str) -> ExerciseInvalid:
         FieldError(".".join(str(p) for p in e["loc"]) or "exercise", e["type"], e["msg"], SECTION)
         for e in exc.errors()
     ]
+    first = f"{errors[0].field}: {errors[0].message}" if errors else ""
     return ExerciseInvalid(
-        f"{what} has {len(errors)} problem(s)", advice="Correct the fields listed.", errors=errors
+        f"{what} has {len(errors)} problem(s), first {first}",
+        advice="Correct the fields listed.",
+        errors=errors,
     )
 
 

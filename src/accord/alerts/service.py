@@ -116,7 +116,8 @@ class Alerts:
 
     def document(self, source: Source, **defaults: str) -> etree._Element:
         """The ``alert`` element of a document or a table of fields; for a table, this node
-        fills in what is absent of ``identifier``, ``sender``, ``sent`` and ``defaults``."""
+        fills in what is absent of ``identifier``, ``sender``, ``sent``, ``msgType`` (Alert)
+        and ``defaults``."""
         if isinstance(source, bytes):
             return parse(source, max_bytes=self.node.settings.alert_max_bytes)
         now = self.node.clock.now()
@@ -124,6 +125,7 @@ class Alerts:
             "identifier": new_message_id(now),
             "sender": self.node.id,
             "sent": cap_time(now),
+            "msgType": MsgType.ALERT.value,
             **defaults,
             **source,
         }
