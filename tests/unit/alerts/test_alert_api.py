@@ -101,7 +101,8 @@ def test_the_atom_feed_lists_active_public_alerts_linking_their_signed_cap(nodes
     answer = client.get("/alerts/feed.atom")
     assert answer.headers["content-type"] == "application/atom+xml"
     parsed = feedparser.parse(answer.content)
-    assert parsed.version == "atom10" and not parsed.bozo
+    assert parsed.version == "atom10"
+    assert not parsed.bozo
     [entry] = parsed.entries
     assert entry.title == "H5N1 cases in poultry in the Mekong delta"
     [link] = [link for link in entry.links if link.type == "application/cap+xml"]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from accord.alerts import report
 from accord.alerts.exercises import read_inject, read_spec
 from accord.db.schema import exercises
-from accord.errors import AlertNotEntitled, ExerciseInvalid
+from accord.errors import AlertInvalid, AlertNotEntitled, ExerciseInvalid
 from unit.requests.nodes import Nodes
 
 
@@ -141,9 +141,9 @@ def test_an_inject_that_breaks_a_cap_rule_is_found_when_it_is_scheduled(nodes: N
     inject = read_inject(
         {"id": "x", "at": nodes.clock.now() + timedelta(minutes=5), "alert": broken}
     )
-    with pytest.raises(Exception, match="CAP 1.2") as caught:
+    with pytest.raises(AlertInvalid, match=r"CAP 1\.2") as caught:
         director.add_inject("flood-2026", inject)
-    assert {e.field for e in caught.value.errors} == {"alert.info[0].urgency"}  # type: ignore[attr-defined]
+    assert {e.field for e in caught.value.errors} == {"alert.info[0].urgency"}
 
 
 def test_only_the_director_starts_or_reports_on_an_exercise(nodes: Nodes) -> None:
