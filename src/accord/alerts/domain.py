@@ -8,6 +8,7 @@ import typer
 
 from accord.alerts import api, cli
 from accord.alerts.drills import Drills
+from accord.alerts.inbound import Inbound
 from accord.alerts.ingest import Feeds
 from accord.alerts.service import Alerts
 from accord.federation.domain import Domain, Plugged, Serving, Worker
@@ -28,7 +29,7 @@ def _serve(serving: Serving) -> Plugged:
         workers += [drills.run, subscriptions.run]
     return Plugged(
         routes=api.routes(alerts, drills, subscriptions),
-        handlers={**alerts.handlers(), **drills.handlers()},
+        handlers={**Inbound(alerts).handlers(), **drills.handlers()},
         workers=workers,
     )
 

@@ -22,6 +22,7 @@ import aiohttp
 from sqlalchemy import Connection, select, update
 
 from accord.alerts import cap, feeds, lifecycle, signature, store
+from accord.alerts.inbound import refuse_participant_sender
 from accord.alerts.models import MsgType
 from accord.alerts.service import Alerts, object_id
 from accord.alerts.xml import parse
@@ -197,7 +198,7 @@ class Feeds:
                 root, signature.key_from_pem(feed.key_pem), f"feed {feed.name}"
             )
         alert = cap.check(signed)
-        self.alerts.refuse_participant_sender(alert)
+        refuse_participant_sender(self.alerts.federation.directory(), alert)
         if alert.msg_type in (MsgType.ACK, MsgType.ERROR):
             raise FeedError(f"{alert.identifier} is an {alert.msg_type}, not an alert")
         node, now = self.node, self.node.clock.now()

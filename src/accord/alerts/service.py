@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from accord.alerts import cap, lifecycle, signature, store
 from accord.alerts.audience import Decision, ExerciseScope, decide
 from accord.alerts.compose import compose
-from accord.alerts.exercises import Exercise, from_record
+from accord.alerts.exercises import Exercise
 from accord.alerts.lifecycle import Key, State
 from accord.alerts.models import DSIG_NS, NS, Alert, MsgType, Scope, Status, Urgency, cap_time
 from accord.alerts.xml import parse
@@ -30,7 +30,7 @@ from accord.audit.log import record
 from accord.audit.models import Action
 from accord.audit.models import Event as AuditEvent
 from accord.envelope.core import sha256_hex
-from accord.envelope.models import Kind, Opened, Priority, new_message_id
+from accord.envelope.models import Kind, Priority, new_message_id
 from accord.errors import (
     AlertChainBroken,
     AlertInvalid,
@@ -39,9 +39,8 @@ from accord.errors import (
     FieldError,
     InputError,
 )
-from accord.federation.service import Federation, Handler
+from accord.federation.service import Federation
 from accord.identity.models import alert_kid
-from accord.jose import p256_from_jwk
 
 Source = bytes | Mapping[str, Any]  # a CAP XML document, or a table of CAP fields
 Also = Callable[[Connection, str], None]  # more work in a send's transaction
@@ -104,10 +103,6 @@ class Alerts:
         self.federation = federation
         self.node = federation.node
 
-    def handlers(self) -> dict[Kind, Handler]:
-        """The message kinds a serving node stores through this service (ADR 0012)."""
-        return {Kind.ALERT: self._on_alert}
-
     @property
     def lifetime(self) -> timedelta:
         return timedelta(seconds=self.node.settings.alert_default_lifetime)
@@ -159,20 +154,24 @@ class Alerts:
                 f"send starts a new alert; use `accord alert {alert.msg_type.value.lower()}` "
                 "for an update or cancel (it keeps the chain)",
             )
-        scope = (
-            ExerciseScope(exercise.exercise_id, frozenset(exercise.participants))
-            if exercise
-            else None
-        )
-        decisions = decide(
+        decisions = self.decide(alert, named, exercise)
+        _refuse_named_outsiders(decisions, named)
+        return Prepared(alert, root, decisions, exercise)
+
+    def decide(
+        self, alert: Alert, named: Sequence[str], exercise: Exercise | None
+    ) -> list[Decision]:
+        """Every participant's decision for ``alert`` (``audience.decide``)."""
+        scope = None
+        if exercise is not None:
+            scope = ExerciseScope(exercise.exercise_id, frozenset(exercise.participants))
+        return decide(
             alert,
             named=named,
             directory=self.federation.directory(),
             me=self.node.id,
             exercise=scope,
         )
-        _refuse_named_outsiders(decisions, named)
-        return Prepared(alert, root, decisions, exercise)
 
     def _own(
         self,
@@ -224,18 +223,7 @@ class Alerts:
         with self.node.read_engine.connect() as connection:
             alert = self._own(root, connection, head.exercise_id, exercise)
             earlier = store.chain_recipients(connection, [k for k, _ in chain])
-        scope = (
-            ExerciseScope(exercise.exercise_id, frozenset(exercise.participants))
-            if exercise
-            else None
-        )
-        decisions = decide(
-            alert,
-            named=named,
-            directory=self.federation.directory(),
-            me=self.node.id,
-            exercise=scope,
-        )
+        decisions = self.decide(alert, named, exercise)
         audience = self._chain_audience(earlier, chain, decisions)
         return self._dispatch(alert, root, audience, exercise)
 
@@ -486,170 +474,6 @@ class Alerts:
     def alert_of(self, stored: store.Stored) -> Alert:
         return cap.read(parse(stored.xml, max_bytes=len(stored.xml)))
 
-    # Taking other nodes' messages (writer jobs, in the envelope's transaction) ---------------
-
-    def _on_alert(self, connection: Connection, opened: Opened, at: datetime) -> list[AuditEvent]:
-        sender, body = opened.routing.sender, opened.body
-        data = _cap_bytes(body)
-        root = parse(data, max_bytes=self.node.settings.alert_max_bytes)
-        feed, relay_key = _relay(body.get("relay"))
-        if feed is None:
-            signed = signature.verify(root, self._alert_key(sender), sender)
-        elif relay_key is not None:  # the key the relaying node pinned: checked here too
-            signed = signature.verify(root, relay_key, f"feed {feed}")
-        else:
-            signed = root  # an unsigned feed the relaying node chose to trust
-        alert = cap.check(signed)
-        if feed is None and alert.sender != sender:
-            raise AlertNotEntitled(
-                f"the CAP sender {alert.sender} is not {sender}, whose node signed the message",
-                advice="A node sends only its own alerts.",
-                errors=[
-                    FieldError("alert.sender", "same_sender", "not the signer", "CAP 1.2 §3.2.1")
-                ],
-            )
-        if feed is not None:
-            self.refuse_participant_sender(alert)
-        if alert.msg_type in (MsgType.ACK, MsgType.ERROR):
-            if feed is not None:
-                raise AlertInvalid("a relayed message is an alert, update or cancel")
-            return self._take_ack(connection, alert, sender, data, at)
-        exercise = self._take_exercise(connection, alert, body.get("exercise"), sender, at)
-        moved = lifecycle.transition(
-            alert,
-            sha256=sha256_hex(data),
-            origin=sender,
-            relayed=feed is not None,
-            held=store.held(connection, [alert.key, *(r.key for r in alert.references)]),
-            expected=_expected(body),
-            now=at,
-            default_lifetime=self.lifetime,
-        )
-        if moved.duplicate:
-            return []
-        store.insert(
-            connection,
-            alert,
-            xml=data,
-            sha256=sha256_hex(data),
-            direction="received",
-            origin=sender,
-            transition=moved,
-            expires_at=lifecycle.expiry(alert, self.lifetime),
-            now=at,
-            feed=feed,
-            exercise_id=exercise,
-        )
-        me = self.node.id
-        return [
-            AuditEvent(
-                sender, Action.ALERT_RECEIVED, object_id(alert.key), sha256_hex(data), (sender, me)
-            )
-        ]
-
-    def refuse_participant_sender(self, alert: Alert) -> None:
-        """A feed's alert never speaks in a participant's name: a participant's alerts come
-        from its own node, signed with its directory key."""
-        participants = {p.id for p in self.federation.directory().document.participants}
-        if alert.sender in participants:
-            raise AlertNotEntitled(
-                f"a relayed alert names the participant {alert.sender} as its sender; "
-                "participants send their own alerts",
-                advice="Take participants' alerts only from their own nodes.",
-                errors=[
-                    FieldError("alert.sender", "not_a_participant", alert.sender, "CAP 1.2 §3.2.1")
-                ],
-            )
-
-    def _alert_key(self, participant: str) -> signature.PublicKey:
-        jwk = self.federation.directory().participant(participant).alert_key
-        if jwk is None:
-            raise AlertSignatureInvalid(
-                f"the directory lists no alert signing key for {participant}",
-                advice="The sender must publish its alert key (`accord card alert-key`, then a "
-                "new card in the directory).",
-                errors=[
-                    FieldError(
-                        "alert.Signature", "directory_key", "no key listed", "CAP 1.2 §3.3.2.1"
-                    )
-                ],
-            )
-        return p256_from_jwk(jwk)
-
-    def _take_ack(
-        self, connection: Connection, ack: Alert, sender: str, data: bytes, at: datetime
-    ) -> list[AuditEvent]:
-        events = []
-        for index, reference in enumerate(ack.references):
-            if not store.sent_to(connection, reference.key, sender):
-                raise AlertChainBroken(
-                    f"the {ack.msg_type} names {reference.identifier}, which this node did not "
-                    f"send to {sender}",
-                    advice="Acknowledge only alerts received from this node.",
-                    errors=[
-                        FieldError(
-                            f"alert.references[{index}]",
-                            "sent_to_you",
-                            "not sent to the acker",
-                            "CAP 1.2 §3.2.1",
-                        )
-                    ],
-                )
-            if store.acked(connection, reference.key, sender) is None:
-                store.insert_ack(
-                    connection, reference.key, ack, participant=sender, xml=data, now=at
-                )
-                events.append(
-                    AuditEvent(
-                        sender,
-                        Action.ALERT_ACKNOWLEDGED,
-                        object_id(reference.key),
-                        sha256_hex(data),
-                        (sender, self.node.id),
-                    )
-                )
-        return events
-
-    def _take_exercise(
-        self, connection: Connection, alert: Alert, record_: Any, sender: str, at: datetime
-    ) -> str | None:
-        if alert.status is not Status.EXERCISE:
-            if record_ is not None:
-                raise AlertInvalid(
-                    f"a {alert.status} alert cannot belong to an exercise",
-                    errors=[
-                        FieldError("alert.status", "exercise", "not Exercise", "CAP 1.2 §3.2.1")
-                    ],
-                )
-            return None
-        exercise = from_record(record_)
-        me = self.node.id
-        if me not in exercise.participants:
-            raise AlertNotEntitled(
-                f"this node ({me}) is not a participant of exercise {exercise.exercise_id}; "
-                "exercise alerts go only to its participants",
-                advice="Send exercise alerts to the exercise's participants only.",
-                errors=[
-                    FieldError(
-                        "exercise.participants",
-                        "participant",
-                        f"{me} is not one",
-                        "CAP 1.2 §3.2.1 status",
-                    )
-                ],
-            )
-        if sender != exercise.director and sender not in exercise.participants:
-            raise AlertNotEntitled(f"{sender} takes no part in exercise {exercise.exercise_id}")
-        held = store.exercise(connection, exercise.exercise_id)
-        if held is None:
-            store.insert_exercise(connection, exercise, at)
-        elif held.director != exercise.director:
-            raise AlertNotEntitled(
-                f"exercise {exercise.exercise_id} is directed by {held.director}, not "
-                f"{exercise.director}"
-            )
-        return exercise.exercise_id
-
 
 VIEWS: dict[str, tuple[Status, ...]] = {
     "live": (Status.ACTUAL,),
@@ -790,49 +614,6 @@ def held_of(stored: store.Stored) -> lifecycle.Held:
         stored.sha256,
         stored.expires_at,
     )
-
-
-def _cap_bytes(body: Mapping[str, Any]) -> bytes:
-    text = body.get("cap")
-    if not isinstance(text, str):
-        raise AlertInvalid(
-            "the message carries no CAP document",
-            errors=[
-                FieldError("cap", "required", "a CAP 1.2 XML document as text", "CAP 1.2 §3.4")
-            ],
-        )
-    return text.encode("utf-8")
-
-
-def _relay(value: Any) -> tuple[str | None, signature.PublicKey | None]:
-    """The feed a relayed alert came from and the key the relaying node pinned for it."""
-    if value is None:
-        return None, None
-    feed, pem = (value.get("feed"), value.get("key")) if isinstance(value, dict) else (None, None)
-    if not isinstance(feed, str) or not (pem is None or isinstance(pem, str)):
-        raise AlertInvalid(
-            "relay must name the feed and its pinned key",
-            errors=[
-                FieldError(
-                    "relay", "format", '{"feed": URL, "key": PEM or null}', "CAP 1.2 §3.3.2.1"
-                )
-            ],
-        )
-    return feed, None if pem is None else signature.key_from_pem(pem)
-
-
-def _expected(body: Mapping[str, Any]) -> frozenset[Key]:
-    items = body.get("expect", [])
-    if not isinstance(items, list) or not all(
-        isinstance(t, list) and len(t) == 3 and all(isinstance(p, str) for p in t) for t in items
-    ):
-        raise AlertInvalid(
-            "expect must list sender,identifier,sent triples",
-            errors=[
-                FieldError("expect", "format", "a list of three strings each", "CAP 1.2 §3.2.1")
-            ],
-        )
-    return frozenset((t[0], t[1]) for t in items)
 
 
 def _own_error(field: str, rule: str, message: str) -> AlertInvalid:

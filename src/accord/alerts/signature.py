@@ -73,7 +73,8 @@ def sign(root: etree._Element, key: ec.EllipticCurvePrivateKey, key_name: str) -
 
 def verify(root: etree._Element, key: PublicKey, signer: str) -> etree._Element:
     """The alert as ``key`` signed it; AlertSignatureInvalid if it is unsigned, signed twice,
-    signed by another key, or altered. ``signer`` names the key's owner in errors."""
+    signed by another key, or altered. ``signer`` names the key's owner in errors. The
+    signature's ``KeyInfo`` in ``root`` is replaced by ``key`` on the way."""
     _require_one_signature(root)
     trusted = _with_trusted_key(root, key)
     try:
@@ -107,17 +108,33 @@ def _require_one_signature(root: etree._Element) -> None:
 
 
 def _with_trusted_key(root: etree._Element, key: PublicKey) -> etree._Element:
-    """A copy of ``root`` whose signature names only ``key`` (whatever ``KeyInfo`` said); the
-    original stays as received."""
-    copy = etree.fromstring(etree.tostring(root))
-    copied = copy.findall(f"{{{DSIG_NS}}}Signature")[-1]
-    for info in copied.findall(f"{{{DSIG_NS}}}KeyInfo"):
-        copied.remove(info)
-    info = etree.SubElement(copied, f"{{{DSIG_NS}}}KeyInfo")
+    """``root`` with its signature naming only ``key``, whatever ``KeyInfo`` said. The tree is
+    changed in place (callers keep the bytes as received; the tree is theirs to discard)."""
+    signature = root.findall(f"{{{DSIG_NS}}}Signature")[-1]
+    for info in signature.findall(f"{{{DSIG_NS}}}KeyInfo"):
+        signature.remove(info)
+    info = etree.SubElement(signature, f"{{{DSIG_NS}}}KeyInfo")
     der = etree.SubElement(info, f"{{{DSIG11_NS}}}DEREncodedKeyValue", nsmap={"dsig11": DSIG11_NS})
-    spki = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    der.text = base64.b64encode(spki).decode()
-    return copy
+    der.text = _spki(key)
+    return root
+
+
+_SPKI: dict[int, tuple[PublicKey, str]] = {}
+
+
+def _spki(key: PublicKey) -> str:
+    """The key's SubjectPublicKeyInfo in base64, kept per key object (a node checks the same
+    few keys over and over; the entry holds the key, so its id is not reused)."""
+    found = _SPKI.get(id(key))
+    if found is not None and found[0] is key:
+        return found[1]
+    if len(_SPKI) > 1024:
+        _SPKI.clear()
+    text = base64.b64encode(
+        key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
+    _SPKI[id(key)] = (key, text)
+    return text
 
 
 def key_from_pem(pem: str) -> PublicKey:
