@@ -154,6 +154,36 @@ def _exercise_routes(router: APIRouter, drills: Drills, body: Any) -> None:
         await body(request)
         return views.exercise(await asyncio.to_thread(drills.start, exercise_id))
 
+    @router.get(f"{base}/{{exercise_id}}/feed.atom")
+    async def exercise_feed(exercise_id: Name, request: Request) -> Response:
+        """The exercise's messages as an Atom feed, EXERCISE in every title (operators only:
+        exercise traffic is never public)."""
+        require_operator(request, node.operator_token)
+        exercise = drills.get(exercise_id)
+        with node.read_engine.connect() as connection:
+            rows = store.of_exercise(connection, exercise_id)
+        base_url = node.identity.url
+        entries = [
+            feeds.Entry(
+                id=f"{base_url}{PREFIX}/{quote(r.ref)}/cap",
+                title=f"EXERCISE: {drills.alerts.alert_of(r).headline()}",
+                updated=r.sent_at,
+                summary=f"EXERCISE {exercise_id}: {r.msg_type.value} from {r.sender}",
+                link=f"{base_url}{PREFIX}/{quote(r.ref)}/cap",
+                categories=("EXERCISE",),
+            )
+            for r in rows
+        ]
+        data = feeds.build(
+            feed_id=f"{base_url}{base}/{exercise_id}/feed.atom",
+            title=f"EXERCISE: {exercise.name}",
+            self_url=f"{base_url}{base}/{exercise_id}/feed.atom",
+            author=node.participant.name,
+            updated=max((e.updated for e in entries), default=exercise.starts_at),
+            entries=entries,
+        )
+        return Response(data, media_type=ATOM_MEDIA_TYPE)
+
     @router.get(f"{base}/{{exercise_id}}/report")
     async def report_json(exercise_id: Name, request: Request, format: str = "json") -> Response:
         """The after-action report, ``format`` json (default) or html."""

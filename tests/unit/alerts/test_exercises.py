@@ -169,3 +169,20 @@ def test_a_participant_acknowledges_an_inject_with_an_exercise_ack(nodes: Nodes)
     deliver(nodes)
     ack = alerts(nodes, RPN).ack(sent.alert.identifier)
     assert ack.status.value == "Exercise"
+
+
+def test_the_exercise_feed_marks_every_entry_exercise(nodes: Nodes) -> None:
+    import feedparser  # noqa: PLC0415
+
+    director = drills(nodes, MOH)
+    director.create(read_spec(flood(nodes)))
+    director.start("flood-2026")
+    nodes.advance(minutes=10)
+    director.send_due()
+    deliver(nodes)
+    for pid in (MOH, RPN):
+        answer = nodes.api(pid).get("/api/v1/exercises/flood-2026/feed.atom")
+        parsed = feedparser.parse(answer.content)
+        assert parsed.feed.title == "EXERCISE: Mekong flood exercise"
+        [entry] = parsed.entries
+        assert entry.title == "EXERCISE: Mekong at Chau Doc 4.5 m"
