@@ -3,11 +3,12 @@ and the rate at which one core checks incoming alerts (XSD, rules and XML signat
 
 Run: ``make bench`` (or ``uv run pytest tests/bench/test_alerts.py -s -o addopts=""``).
 
-- Fan-out: 50 recipient nodes, each its own ``accord serve`` process, plus the sender in this
-  process (its real outbox and HTTP client). Each of 20 alerts (two languages, a polygon,
-  signed with XML-DSig) goes to a group of the 50, one envelope per recipient; the time is
-  from the call that signs, stores and queues it to the 50th verified signed receipt stored.
-  Target: p99 under 2 s.
+- Fan-out: 50 recipient nodes, each its own app, database, keys and port, served ten to a
+  process by ``serve_many.py`` (5 processes; ``ACCORD_BENCH_NODES_PER_PROCESS=1`` runs one
+  ``accord serve`` process per node instead), plus the sender in this process (its real
+  outbox and HTTP client). Each of 20 alerts (two languages, a polygon, signed with XML-DSig)
+  goes to a group of the 50, one envelope per recipient; the time is from the call that
+  signs, stores and queues it to the 50th verified signed receipt stored. Target: p99 < 2 s.
 - Checking rate: parse (size limit, no DTD), XML signature with the directory key, XSD and
   the rules of CAP 1.2, then reading the record, in a loop on one core. Target: >= 500/s.
 """
@@ -16,8 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import statistics
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +34,8 @@ from accord.alerts import cap, signature
 from accord.alerts.service import Alerts
 from accord.alerts.xml import parse
 from accord.db.schema import alert_recipients, deliveries
-from accord.demo.federation import LocalFederation, NodeSpec
+from accord.demo.federation import LocalFederation, LocalNode, NodeSpec
+from accord.errors import NodeError
 from accord.federation.models import DeliveryState
 from accord.federation.outbox import Outbox
 from accord.federation.service import Federation
@@ -38,10 +45,13 @@ from accord.node.home import Node
 
 RECIPIENTS = int(os.environ.get("ACCORD_BENCH_RECIPIENTS", "50"))
 ALERTS = int(os.environ.get("ACCORD_BENCH_ALERTS", "20"))
+PER_PROCESS = int(os.environ.get("ACCORD_BENCH_NODES_PER_PROCESS", "10"))
+SERVE_MANY = Path(__file__).with_name("serve_many.py")
+STARTUP = 600.0  # seconds for every node to answer: start-up gossips to all 50 partners
 CHECKS = int(os.environ.get("ACCORD_BENCH_CHECKS", "3000"))
 SENDER = NodeSpec("vn-moh-ew", "Ministry of Health", "VN", (Role.EARLY_WARNING,), ("vi", "en"))
 # Idle nodes poll rarely (50 processes share 2 cores); the sender's outbox is woken at once
-SETTINGS = "outbox_poll = 2\nalert_poll = 5\nrequest_timeout = 10\ncheckpoint_interval = 3600\n"
+SETTINGS = "outbox_poll = 2\nalert_poll = 5\nrequest_timeout = 5\ncheckpoint_interval = 3600\n"
 _DAY = timedelta(days=1)
 DELTA = "10.9,104.4 10.9,106.8 9.0,106.8 9.0,104.4 10.9,104.4"
 
@@ -113,6 +123,50 @@ async def _fan_out(alerts: Alerts, count: int) -> list[float]:
     return times
 
 
+def _serve_many(nodes: list[LocalNode], folder: Path) -> list[subprocess.Popen[bytes]]:
+    """Start the nodes ``PER_PROCESS`` to a process and wait until every one answers."""
+    processes = []
+    for first in range(0, len(nodes), PER_PROCESS):
+        group = nodes[first : first + PER_PROCESS]
+        with (folder / f"serve-many-{first}.log").open("ab") as log:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, str(SERVE_MANY), *(str(n.home) for n in group)],
+                    env=group[0].env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    deadline = time.monotonic() + STARTUP
+    waiting = list(nodes)
+    while waiting and time.monotonic() < deadline:
+        waiting = [n for n in waiting if not _answers(n.url)]
+        time.sleep(0.2)
+    if waiting:
+        for process in processes:
+            process.kill()
+        raise NodeError(f"{len(waiting)} nodes did not answer within {STARTUP} s")
+    return processes
+
+
+def _cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+    """User and system CPU time of this process and of ``processes`` so far (proc(5))."""
+    used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+    ticks = os.sysconf("SC_CLK_TCK")
+    for process in processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return used
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/federation/v1/health", timeout=2) as r:  # noqa: S310 - loopback, built here
+            return bool(r.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def test_fan_out_to_50_nodes(tmp_path: Path) -> None:
     specs = [SENDER] + [
         NodeSpec(f"ew-{n:02d}", f"Early-warning agency {n}", "VN", (Role.EARLY_WARNING,), ("en",))
@@ -124,24 +178,43 @@ def test_fan_out_to_50_nodes(tmp_path: Path) -> None:
     )
     recipients = [federation.nodes[s.id] for s in specs[1:]]
     sender = federation.nodes[SENDER.id].open()
+    processes: list[subprocess.Popen[bytes]] = []
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:  # two at a time: one per core
-            list(pool.map(lambda node: node.start(), recipients))
+        if PER_PROCESS == 1:
+            with ThreadPoolExecutor(max_workers=2) as pool:  # two at a time: one per core
+                list(pool.map(lambda node: node.start(), recipients))
+        else:
+            processes = _serve_many(recipients, tmp_path)
         ready = time.perf_counter() - started
-        alerts = Alerts(Federation(sender))
-        asyncio.run(_fan_out(alerts, 2))  # warm-up: connections, caches, the recipients' imports
-        times = sorted(asyncio.run(_fan_out(alerts, ALERTS)))
+        # warm-up (connections, caches), then the run; each with its own outbox and loop
+        asyncio.run(_fan_out(Alerts(Federation(sender)), 2))
+        cpu_before = _cpu_seconds(processes)
+        times = sorted(asyncio.run(_fan_out(Alerts(Federation(sender)), ALERTS)))
+        cpu = (_cpu_seconds(processes) - cpu_before) / ALERTS
     finally:
         sender.close()
         federation.stop()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     p99 = times[max(0, int(len(times) * 0.99 + 0.5) - 1)]
-    print(f"\n== Accord alert fan-out ({RECIPIENTS} recipient processes, loopback, 2 cores)")
+    layout = "one process each" if PER_PROCESS == 1 else f"{PER_PROCESS} per process"
+    print(f"\n== Accord alert fan-out ({RECIPIENTS} recipient nodes, {layout}, loopback)")
     print(f"  {RECIPIENTS + 1} nodes created and {RECIPIENTS} started in {ready:.1f} s")
     p50 = statistics.median(times)
     print(
         f"  {ALERTS} alerts, each to {RECIPIENTS} nodes: p50 {p50 * 1000:.0f} ms, "
         f"p99 {p99 * 1000:.0f} ms, best {times[0] * 1000:.0f} ms (signed, stored, queued -> "
         f"the last verified receipt stored)"
+    )
+    print(
+        f"  CPU time per alert, sender and recipients together: {cpu * 1000:.0f} ms "
+        f"(on 2 otherwise idle cores at least {cpu / 2 * 1000:.0f} ms of wall time)"
     )
     print(f"  load average during the run: {os.getloadavg()}")
     assert p99 < 2.0, f"p99 {p99:.2f} s is over the 2 s target"
