@@ -142,10 +142,14 @@ class Alerts:
     def prepare(
         self, source: Source, named: Sequence[str], exercise_id: str | None = None
     ) -> Prepared:
-        """Check a new alert of this node and decide its audience (stores nothing)."""
-        root = self.document(source, msgType=MsgType.ALERT.value)
+        """Check a new alert of this node and decide its audience (stores nothing). A table
+        of fields for an exercise gets the exercise named in its note (CAP 1.2 §3.2.1)."""
         with self.node.read_engine.connect() as connection:
             exercise = store.exercise(connection, exercise_id) if exercise_id else None
+        if not isinstance(source, bytes):
+            source = _with_exercise_note(dict(source), exercise)
+        root = self.document(source)
+        with self.node.read_engine.connect() as connection:
             alert = self._own(root, connection, exercise_id, exercise)
         if alert.msg_type is not MsgType.ALERT:
             raise _own_error(

@@ -186,3 +186,12 @@ def test_the_exercise_feed_marks_every_entry_exercise(nodes: Nodes) -> None:
         assert parsed.feed.title == "EXERCISE: Mekong flood exercise"
         [entry] = parsed.entries
         assert entry.title == "EXERCISE: Mekong at Chau Doc 4.5 m"
+
+
+def test_an_exercise_alert_composed_by_hand_gets_its_exercise_in_the_note(nodes: Nodes) -> None:
+    drills(nodes, MOH).create(read_spec(flood(nodes, injects=[])))
+    sent = alerts(nodes, MOH).send(epidemic(status="Exercise"), [RPN], "flood-2026")
+    assert sent.alert.note == "EXERCISE flood-2026"
+    deliver(nodes)
+    [(row, _, _)] = alerts(nodes, RPN).listed("exercise")
+    assert row.exercise_id == "flood-2026"

@@ -5,6 +5,8 @@ checked like every other field (syntax only: the geometry is the alerts domain's
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -14,9 +16,33 @@ from accord.identity.areas import AreaOfInterest, Geocode, parse_circle, parse_p
 from accord.identity.card import make_card, verify_card
 from accord.identity.directory import draft_bytes, read_document
 from accord.identity.keys import NodeKeys, add_alert_key
-from accord.identity.models import Participant, alert_kid
-from accord.jose import b64url_decode, p256_from_jwk, p256_public_jwk
-from conftest import T0, World, participant
+from accord.identity.models import (
+    Participant,
+    Role,
+    alert_kid,
+    encryption_kid,
+    signing_kid,
+)
+from accord.jose import b64url_decode, p256_from_jwk, p256_public_jwk, public_jwk
+
+if TYPE_CHECKING:
+    from tests.conftest import World
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def participant(pid: str, keys: NodeKeys) -> Participant:
+    return Participant(
+        id=pid,
+        name=f"Authority {pid}",
+        country="TH",
+        roles=(Role.EARLY_WARNING,),
+        languages=("th", "en"),
+        url="http://127.0.0.1:9",
+        signing_key=public_jwk(keys.signing.public_key(), signing_kid(pid)),
+        encryption_key=public_jwk(keys.encryption.public_key(), encryption_kid(pid)),
+    )
+
 
 THAILAND = AreaOfInterest(
     name="Thailand",
