@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from fastapi import FastAPI
 
 from accord import __version__
+from accord.alerts.domain import DOMAIN as ALERTS
 from accord.audit.domain import DOMAIN as AUDIT
 from accord.demo.domain import DOMAIN as DEMO
 from accord.evidence.domain import DOMAIN as EVIDENCE
@@ -25,7 +26,7 @@ from accord.federation.transport import HttpTransport
 from accord.requests.domain import DOMAIN as REQUESTS
 
 # In this order their commands are listed and their routes are matched.
-DOMAINS: tuple[Domain, ...] = (AUDIT, EVIDENCE, REQUESTS, DEMO)
+DOMAINS: tuple[Domain, ...] = (AUDIT, EVIDENCE, REQUESTS, ALERTS, DEMO)
 PEER_CONNECTIONS = 8  # the domains' own calls to peers (witnessing, evidence chunks)
 
 

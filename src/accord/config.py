@@ -110,6 +110,37 @@ class Settings(BaseSettings):
         le=4096,
         description="Most addressees one envelope may carry.",
     )
+    alert_max_bytes: int = Field(
+        default=MIB,
+        ge=16 * KIB,
+        le=16 * MIB,
+        description="Largest CAP 1.2 document (or CAP Atom feed) read, checked before parsing.",
+    )
+    alert_ack_timeout: float = Field(
+        default=900,
+        ge=10,
+        le=7 * 24 * HOUR,
+        description="A recipient that has not acknowledged an alert this long after it was sent "
+        "is shown as silent.",
+    )
+    alert_default_lifetime: float = Field(
+        default=24 * HOUR,
+        ge=60,
+        le=30 * 24 * HOUR,
+        description="How long an ingested alert with no expires is treated as active.",
+    )
+    alert_poll: float = Field(
+        default=1.0,
+        ge=0.05,
+        le=60,
+        description="How often a serving node looks for exercise injects due and feeds to pull.",
+    )
+    alert_feed_interval: float = Field(
+        default=300,
+        ge=10,
+        le=24 * HOUR,
+        description="Default interval between two pulls of a subscribed CAP Atom feed.",
+    )
 
     @model_validator(mode="after")
     def _timeouts_in_order(self) -> Settings:

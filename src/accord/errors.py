@@ -47,6 +47,16 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
         ├── EventConflict         two different events carry one id (equivocation)
         ├── RequestNotYetKnown    events whose author cannot be told before their request arrives
         └── RegistryInvalid       the States Parties registry contradicts itself
+    AlertError                    a CAP 1.2 message that cannot be sent or taken (§ cited)
+    ├── AlertInvalid              breaks the OASIS XSD or a rule of the CAP 1.2 text (all listed)
+    ├── AlertSignatureInvalid     no XML-DSig, or not by the key the directory lists (§3.3.2.1)
+    ├── AlertNotEntitled          an update, cancel or exercise alert from someone not entitled
+    ├── AlertChainBroken          references an alert that is cancelled, superseded or unknown
+    ├── AlertNotYetKnown          references an alert still on its way (retried, 425)
+    ├── AlertExpired              arrives after its own expiry (a replay)
+    ├── AlertNotFound             no such alert or exercise on this node
+    ├── ExerciseInvalid           an exercise definition or inject that breaks a rule
+    └── FeedError                 an external CAP feed that cannot be read or trusted
 """
 
 from __future__ import annotations
@@ -367,3 +377,60 @@ class RequestNotYetKnown(RequestError):
 class RegistryInvalid(RequestError):
     code = "registry_invalid"
     http_status = 422
+
+
+# Alerts (CAP 1.2) ------------------------------------------------------------------------------
+
+
+class AlertError(AccordError):
+    code = "alert_error"
+    http_status = 409
+
+
+class AlertInvalid(AlertError):
+    """Every problem at once, each naming the element and the CAP 1.2 section, in ``errors``."""
+
+    code = "alert_invalid"
+    http_status = 422
+
+
+class AlertSignatureInvalid(AlertError):
+    code = "alert_signature_invalid"
+    http_status = 422
+
+
+class AlertNotEntitled(AlertError):
+    code = "alert_not_entitled"
+    http_status = 403
+
+
+class AlertChainBroken(AlertError):
+    code = "alert_chain_broken"
+
+
+class AlertNotYetKnown(AlertError):
+    """An update or cancel whose referenced alert the sender says it sent here and which has
+    not arrived (its delivery may be retrying): asked to come again (425 is retried)."""
+
+    code = "alert_not_yet_known"
+    http_status = 425
+
+
+class AlertExpired(AlertError):
+    code = "alert_expired"
+    http_status = 422
+
+
+class AlertNotFound(AlertError):
+    code = "alert_not_found"
+    http_status = 404
+
+
+class ExerciseInvalid(AlertError):
+    code = "exercise_invalid"
+    http_status = 422
+
+
+class FeedError(AlertError):
+    code = "alert_feed_error"
+    http_status = 502

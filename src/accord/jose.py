@@ -14,6 +14,7 @@ import json
 import re
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from joserfc.jwk import OKPKey
@@ -84,6 +85,28 @@ def x25519_from_jwk(jwk: dict[str, Any]) -> X25519PublicKey:
     """The X25519 public key of a JWK; ValueError when the JWK is not one."""
     raw = _okp_public_bytes(jwk, "X25519")
     return X25519PublicKey.from_public_bytes(raw)
+
+
+def p256_public_jwk(key: ec.EllipticCurvePublicKey, kid: str) -> PublicJwk:
+    """The public JWK (RFC 7518 §6.2.1) of a P-256 key, with its key id and use."""
+    if not isinstance(key.curve, ec.SECP256R1):
+        raise TypeError("expected a P-256 key")
+    numbers = key.public_numbers()
+    x, y = (b64url_encode(n.to_bytes(32, "big")) for n in (numbers.x, numbers.y))
+    return {"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "use": "sig", "alg": "ES256"}
+
+
+def p256_from_jwk(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
+    """The P-256 public key of a JWK (RFC 7518 §6.2.1); ValueError when the JWK is not one,
+    including a point off the curve."""
+    if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+        raise ValueError("expected an EC P-256 JWK")
+    if "d" in jwk:
+        raise ValueError("a public JWK must not carry the private part 'd'")
+    x, y = (b64url_decode(jwk.get(name, "")) for name in ("x", "y"))
+    if len(x) != 32 or len(y) != 32:
+        raise ValueError("P-256 coordinates must be 32 bytes each")
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
 
 
 def _okp_public_bytes(jwk: dict[str, Any], curve: str) -> bytes:

@@ -1,4 +1,4 @@
-"""``accord demo``: the three-node demonstration, run as an operator would."""
+"""``accord demo``: the demonstration federation, run as an operator would."""
 
 from __future__ import annotations
 
@@ -33,12 +33,16 @@ def test_demo_delivers_and_verifies_everything(tmp_path: Path) -> None:
     # Messages: 1 to ru-gp-ca, 1 to the group's 2 other members, ru's acknowledgement (4).
     # Requests, one message per record or move: preservation 1 + 4 moves; MLA 1 + its link
     # on the preservation + 4 moves + ingest; the hold's close 1; extradition 1 + 4 (18).
-    assert "22/22 deliveries with a receipt, 22 receipts verified." in output
+    # Alerts: the warning, its update and its cancel to 3 members each, 1 ack (10); the
+    # exercise's announcement to 3, 2 injects to 3, 2 acks from 2 of them (13).
+    assert "45/45 deliveries with a receipt, 45 receipts verified." in output
     assert {p.name for p in (tmp_path / "demo").iterdir()} == {
         "vn-mps-247",
         "ru-mvd-247",
         "ru-gp-ca",
         "za-doj-ca",
+        "vn-moh-ew",
+        "reports",
     }
     # Each request ends in the same state on both of its nodes
     assert re.search(r"vn-mps-247: CLOSED, ru-mvd-247: CLOSED", output)
@@ -54,6 +58,15 @@ def test_demo_delivers_and_verifies_everything(tmp_path: Path) -> None:
     assert "chain of custody: acquired, sealed, sent, received, verified, opened" in output
     assert "sealing that data for za-doj-ca refused and audited" in output
     assert "(UNCC Art. 36)" in output
+    # The early warning: Actual, two languages, updated then cancelled on every recipient;
+    # the flood exercise's report names the participant that never answered
+    assert "vn-mps-247 reads it in vi first" in output
+    assert output.count("first superseded, update cancelled; nothing live") == 3
+    assert "ru-mvd-247 acknowledged" in output
+    assert re.search(r"never answered: ru-gp-ca", output)
+    report = (tmp_path / "demo" / "reports" / "mekong-flood-2026.html").read_text()
+    assert report.count("EXERCISE") >= 4
+    assert "no node lists an exercise message among its live alerts" in output
     assert _processes_mentioning(str(tmp_path)) == []  # the demo stopped its nodes
 
 

@@ -37,6 +37,15 @@ class Action(StrEnum):
     REQUEST_RECEIVED = "request.received"
     REQUEST_EVENT = "request.event"  # a step of a request, made here or by the other State
     REQUEST_FORWARD_REFUSED = "request.forward_refused"  # UNCC Art. 36: blocked and recorded
+    ALERT_SENT = "alert.sent"  # a CAP alert, update or cancel this node signed and queued
+    ALERT_RECEIVED = "alert.received"  # verified and stored (or relayed from a feed)
+    ALERT_READ = "alert.read"  # an operator read an alert's content
+    ALERT_ACKNOWLEDGED = "alert.acknowledged"  # a CAP Ack (or Error) sent or received
+    ALERT_INGESTED = "alert.ingested"  # taken from an external CAP feed, origin verified
+    ALERT_FEED_ADDED = "alert.feed_added"  # a CAP feed subscription and its pinned key
+    EXERCISE_CREATED = "exercise.created"
+    EXERCISE_CHANGED = "exercise.changed"  # an inject added, or the exercise started
+    EXERCISE_REPORTED = "exercise.reported"  # an after-action report written
 
 
 @dataclass(frozen=True)

@@ -267,3 +267,108 @@ request_links = Table(
     Column("at", Float, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# Alerts (CAP 1.2, ADR 0013) ---------------------------------------------------------------------
+
+# Every CAP alert, update and cancel this node sent, received or took from a feed: the signed
+# bytes exactly as signed, and the state of its chain (a cache of the messages' references).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("sender", String(255), primary_key=True),  # CAP <sender>
+    Column("identifier", String(255), primary_key=True),  # CAP <identifier>
+    Column("sent", String(32), nullable=False),  # CAP <sent> as written (references repeat it)
+    Column("sent_at", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("msg_type", String(16), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("direction", String(16), nullable=False),  # sent | received | ingested
+    Column("origin", String(64), nullable=False),  # the participant whose node vouches for it
+    Column("feed", Text),  # the external feed it came from (ingested or relayed)
+    Column("exercise_id", String(64)),
+    Column("expires_at", Float),  # the latest <expires>; None: the node's default lifetime
+    Column("state", String(16), nullable=False),  # active | superseded | cancelled | cancel
+    Column("superseded_by", String(255)),  # the identifier of the update or cancel
+    Column("xml", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("stored_at", Float, nullable=False),
+    Index("ix_alerts_view", "status", "state"),
+    Index("ix_alerts_exercise", "exercise_id"),
+    sqlite_with_rowid=False,
+)
+
+# Whom this node sent each of its alerts to, why, and in which envelope (its delivery state is
+# the envelope's, in `deliveries`).
+alert_recipients = Table(
+    "alert_recipients",
+    metadata,
+    Column("sender", String(255), primary_key=True),
+    Column("identifier", String(255), primary_key=True),
+    Column("recipient", String(64), primary_key=True),
+    Column("message_id", String(36), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("queued_at", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# CAP Ack and Error messages about an alert: received from its recipients (on the sender's
+# node) or sent by this node (on a recipient's node).
+alert_acks = Table(
+    "alert_acks",
+    metadata,
+    Column("sender", String(255), primary_key=True),  # of the acknowledged alert
+    Column("identifier", String(255), primary_key=True),
+    Column("participant", String(64), primary_key=True),  # who acknowledged
+    Column("msg_type", String(16), nullable=False),  # Ack | Error
+    Column("ack_identifier", String(255), nullable=False),
+    Column("acked_at", Float, nullable=False),  # the Ack's <sent>
+    Column("note", Text),  # the Ack's <note>: who, and what was done
+    Column("received_at", Float, nullable=False),
+    Column("xml", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Joint exercises this node directs or takes part in.
+exercises = Table(
+    "exercises",
+    metadata,
+    Column("exercise_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("director", String(64), nullable=False),
+    Column("participants", Text, nullable=False),  # JSON list of participant ids
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("scenario", Text, nullable=False),
+    Column("started_at", Float),  # when the director announced it (None: planned)
+    Column("created_at", Float, nullable=False),
+)
+
+# The injects of an exercise this node directs: scheduled in advance, sent when due.
+exercise_injects = Table(
+    "exercise_injects",
+    metadata,
+    Column("exercise_id", String(64), primary_key=True),
+    Column("inject_id", String(64), primary_key=True),
+    Column("due_at", Float, nullable=False),
+    Column("composition", Text, nullable=False),  # JSON: the alert to compose (CAP fields)
+    Column("sent_identifier", String(255)),  # the CAP identifier once sent
+    Column("sent_at", Float),
+    Index("ix_exercise_injects_due", "sent_at", "due_at"),
+    sqlite_with_rowid=False,
+)
+
+# External CAP Atom feeds this node pulls, the key their alerts must be signed with, and the
+# address it redistributes them to.
+alert_feeds = Table(
+    "alert_feeds",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("key_pem", Text),  # the pinned public key; None only with trust_unsigned
+    Column("trust_unsigned", Integer, nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("interval", Float, nullable=False),
+    Column("pulled_at", Float),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+)

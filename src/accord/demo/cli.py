@@ -1,4 +1,4 @@
-"""``accord demo``: the main job, a three-node federation on loopback."""
+"""``accord demo``: the main job, a federation of five nodes on loopback."""
 
 from __future__ import annotations
 
@@ -27,16 +27,21 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option(help="Create the nodes here (default: a temp folder).")
         ] = None,
     ) -> None:
-        """Start Viet Nam, Russian Federation and South Africa nodes on loopback, exchange
+        """Start Viet Nam, Russian Federation and South Africa nodes (and Viet Nam's health
+        agency) on loopback, exchange
         one-to-one and group messages, run an online-fraud case's cooperation requests
         (preservation, follow-up MLA, extradition), send the MLA's evidence as a sealed package,
-        and print the timeline. Exits 0 when every message was delivered, every receipt
-        verified, both sides of every request agree and the package arrived, was opened and
-        could not be passed on without authorisation."""
+        warn the ASEAN-Russia group of an epidemic (CAP 1.2, updated then cancelled), run a
+        flood exercise with its after-action report, and print the timeline. Exits 0 when every
+        message was delivered, every receipt verified, both sides of every request agree, the
+        package arrived, was opened and could not be passed on without authorisation, and the
+        alerts and the exercise went as planned."""
         with contextlib.ExitStack() as stack:
             if root is None:
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="accord-")))
-            console.print(f"Creating four nodes and a signed directory in {root} …")
+            console.print(
+                f"Creating {len(scenario.SPECS)} nodes and a signed directory in {root} …"
+            )
             federation = scenario.create(root)
             federation.start()
             stack.callback(federation.stop)
@@ -98,6 +103,10 @@ def _print(outcome: scenario.Outcome) -> None:
     if outcome.evidence is not None:
         console.print("\n[bold]Evidence package[/] (age v1, signed manifest, chain of custody)")
         for line in outcome.evidence.lines:
+            console.print(f"  {line}", markup=False)
+    if outcome.alerts is not None:
+        console.print("\n[bold]Early warning[/] (CAP 1.2, XML-DSig; a joint exercise)")
+        for line in outcome.alerts.lines:
             console.print(f"  {line}", markup=False)
     if outcome.audit:
         console.print("\n[bold]Audit logs[/] (RFC 9162 Merkle trees, C2SP checkpoints)")

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from accord.clock import Clock, SystemClock
 from accord.config import Settings, load_settings
 from accord.errors import NodeError
+from accord.identity.areas import AreaOfInterest
 from accord.identity.directory import draft_bytes, sign_directory
 from accord.identity.models import DirectoryDocument, Group, Participant, Role, StewardSet
 from accord.identity.registry import Registry
@@ -46,6 +47,7 @@ class NodeSpec:
     country: str
     roles: tuple[Role, ...]
     languages: tuple[str, ...]
+    areas: tuple[AreaOfInterest, ...] = ()  # an early-warning node's areas of interest
 
 
 @dataclass
@@ -140,7 +142,9 @@ class LocalFederation:
         for spec in specs:
             home = root / spec.id
             url = f"http://127.0.0.1:{free_port()}"
-            identity = Identity(spec.id, spec.name, spec.country, spec.roles, spec.languages, url)
+            identity = Identity(
+                spec.id, spec.name, spec.country, spec.roles, spec.languages, url, spec.areas
+            )
             participant = init_node(home, identity, passphrase)
             if settings_toml:
                 (home / "settings.toml").write_text(settings_toml)

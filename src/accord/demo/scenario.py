@@ -1,5 +1,5 @@
 """The demonstration: authorities on loopback exchange signed, encrypted messages, Convention
-requests and an evidence package."""
+requests, an evidence package, and early-warning alerts with a joint exercise."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import Row, select
 
 from accord.audit.service import AuditLog
 from accord.db.schema import audit_cosignatures, deliveries, incoming, outgoing
-from accord.demo import cases, evidence
+from accord.demo import alerts, cases, evidence
 from accord.demo.federation import LocalFederation, NodeSpec
 from accord.envelope.models import Kind, Priority
 from accord.envelope.receipt import verify_receipt
@@ -54,8 +54,18 @@ SPECS = [
         (Role.CENTRAL_AUTHORITY,),
         ("en",),
     ),
+    NodeSpec(
+        "vn-moh-ew",
+        "Ministry of Health, General Department of Preventive Medicine",
+        "VN",
+        (Role.EARLY_WARNING,),
+        ("vi", "en"),
+    ),
 ]
-GROUPS = {"hanoi-demo": ("vn-mps-247", "ru-gp-ca", "za-doj-ca")}  # the message exercise
+GROUPS = {
+    "hanoi-demo": ("vn-mps-247", "ru-gp-ca", "za-doj-ca"),  # the message exercise
+    "asean-russia": ("vn-moh-ew", "vn-mps-247", "ru-mvd-247", "ru-gp-ca"),  # early warning
+}
 SETTINGS = "checkpoint_interval = 1\n"  # the demo shows witnessing within seconds
 
 
@@ -76,14 +86,16 @@ class Outcome:
     audit: list[str] = field(default_factory=list)  # one line per node, after verify-local
     requests: cases.Cases | None = None
     evidence: evidence.Story | None = None
+    alerts: alerts.Story | None = None
 
     @property
     def ok(self) -> bool:
         total = self.deliveries
         requests_ok = self.requests is not None and self.requests.ok
         evidence_ok = self.evidence is not None and self.evidence.ok
+        alerts_ok = self.alerts is not None and self.alerts.ok
         delivered = total > 0 and self.delivered == total == self.receipts_verified
-        return requests_ok and evidence_ok and delivered
+        return requests_ok and evidence_ok and alerts_ok and delivered
 
 
 def create(root: Path) -> LocalFederation:
@@ -121,12 +133,13 @@ def run(federation: LocalFederation, timeout: float = 30.0) -> Outcome:
         Mailbox(Federation(ru)).acknowledge(first)
         requested = cases.run(opened, timeout)
         package = evidence.run(opened, requested.mla, timeout)
+        warned = alerts.run(opened, federation.root, timeout)
         nodes = list(opened.values())
         _wait_for(lambda: _settled(nodes), timeout)
         _wait_for(lambda: _acknowledged(vn, first), timeout)
         outcome = _collect(nodes)
         audit = [_audit(node, timeout) for node in nodes]
-        return replace(outcome, audit=audit, requests=requested, evidence=package)
+        return replace(outcome, audit=audit, requests=requested, evidence=package, alerts=warned)
     finally:
         for node in opened.values():
             node.close()

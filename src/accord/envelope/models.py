@@ -30,6 +30,8 @@ class Kind(StrEnum):
     ACK = "ack"  # the recipient's operator opened a message
     REQUEST = "request"  # a cooperation request: its record and the requester's first events
     REQUEST_EVENTS = "request-events"  # later events of a request, by either State
+    ALERT = "alert"  # a signed CAP 1.2 message: alert, update, cancel, ack or error (ADR 0013)
+    EXERCISE = "exercise"  # a joint exercise announced by its director to its participants
 
 
 @dataclass(frozen=True)

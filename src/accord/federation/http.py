@@ -1,12 +1,16 @@
-"""What every route shares: reading bodies with a limit, and knowing who signed a request."""
+"""What every route shares: reading bodies with a limit, knowing who signed a request, and
+the operator's token."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
+from typing import Any
 
 from fastapi import Request
 
-from accord.errors import PayloadTooLarge
+from accord.errors import FieldError, InputError, OperatorUnauthorized, PayloadTooLarge
 from accord.federation.auth import AUTH_HEADER, verify_request
 from accord.federation.service import Federation
 
@@ -46,3 +50,32 @@ def authenticated(request: Request, federation: Federation) -> str:
         now=node.clock.now(),
         window=node.settings.clock_skew,
     )
+
+
+def require_operator(request: Request, token: str) -> None:
+    """The operator API needs this node's operator token (``NODE/operator-token``, ADR 0009)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise OperatorUnauthorized(
+            "the operator API needs this node's operator token",
+            advice="Send 'Authorization: Bearer TOKEN' with the token in NODE/operator-token.",
+        )
+
+
+async def json_object_body(request: Request, limit: int, advice: str) -> dict[str, Any]:
+    """The body as one JSON object, read with ``limit``; InputError naming the problem."""
+    raw = await read_limited(request, limit, "request body", advice)
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        message = f"the body is not JSON: {exc}"
+        raise InputError(
+            message, advice=advice, errors=[FieldError("body", "json", message)]
+        ) from exc
+    if not isinstance(value, dict):
+        message = "the body must be a JSON object"
+        raise InputError(message, advice=advice, errors=[FieldError("body", "object", message)])
+    return value

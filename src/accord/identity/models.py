@@ -7,10 +7,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from accord.identity.areas import AreaOfInterest
 from accord.identity.registry import Registry
-from accord.jose import ed25519_from_jwk, x25519_from_jwk
+from accord.jose import ed25519_from_jwk, p256_from_jwk, x25519_from_jwk
 from accord.names import COUNTRY, LANGUAGE, SLUG
 
 
@@ -46,6 +56,11 @@ class Participant(BaseModel):
     url: str = Field(max_length=500)
     signing_key: dict[str, str]
     encryption_key: dict[str, str]
+    # Optional, so that cards and directories without them keep their bytes (ADR 0013): the
+    # ECDSA P-256 key that signs this participant's CAP alerts (XML-DSig, CAP 1.2 §3.3.2.1),
+    # and the areas an early-warning participant wants alerts about
+    alert_key: dict[str, str] | None = None
+    areas: tuple[AreaOfInterest, ...] = Field(default=(), max_length=100)
 
     @field_validator("country")
     @classmethod
@@ -81,13 +96,32 @@ class Participant(BaseModel):
         x25519_from_jwk(value)
         return value
 
+    @field_validator("alert_key")
+    @classmethod
+    def _alert_key(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None:
+            p256_from_jwk(value)
+        return value
+
     @model_validator(mode="after")
     def _key_ids(self) -> Participant:
         if self.signing_key.get("kid") != signing_kid(self.id):
             raise ValueError(f"signing_key.kid must be {signing_kid(self.id)!r}")
         if self.encryption_key.get("kid") != encryption_kid(self.id):
             raise ValueError(f"encryption_key.kid must be {encryption_kid(self.id)!r}")
+        if self.alert_key is not None and self.alert_key.get("kid") != alert_kid(self.id):
+            raise ValueError(f"alert_key.kid must be {alert_kid(self.id)!r}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_absent_options(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A participant without the optional fields serialises as before they existed."""
+        data: dict[str, Any] = handler(self)
+        if self.alert_key is None:
+            data.pop("alert_key", None)
+        if not self.areas:
+            data.pop("areas", None)
+        return data
 
 
 def signing_kid(participant_id: str) -> str:
@@ -96,6 +130,10 @@ def signing_kid(participant_id: str) -> str:
 
 def encryption_kid(participant_id: str) -> str:
     return f"{participant_id}#enc"
+
+
+def alert_kid(participant_id: str) -> str:
+    return f"{participant_id}#alert"
 
 
 class Group(BaseModel):

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from accord.cli.common import (
     DirOption,
@@ -16,9 +17,11 @@ from accord.cli.common import (
     write_output,
 )
 from accord.clock import SystemClock
-from accord.errors import ConfigError
+from accord.documents import load
+from accord.errors import ConfigError, DocumentInvalid, FieldError
+from accord.identity.keys import add_alert_key
 from accord.identity.models import Role
-from accord.node.home import Identity, init_node
+from accord.node.home import AREAS, KEYS_DIR, Identity, init_node, read_identity, write_areas
 
 card_app = typer.Typer(help="This node's public participant card.", no_args_is_help=True)
 
@@ -65,3 +68,52 @@ def export(
     else:
         write_output(out, card)
         console.print(f"Card of {node.id} written to {out}")
+
+
+@card_app.command("areas")
+def areas(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Areas of interest, TOML or JSON: [[areas]] with name, polygons, "
+            "circles, geocodes (CAP 1.2 §3.2.4 syntax).",
+            show_default=False,
+        ),
+    ],
+    directory: DirOption = None,
+) -> None:
+    """Declare the areas this early-warning node wants alerts about; they travel in its card,
+    so export the card again and give it to the stewards."""
+    data = load(file, what="areas of interest")
+    settings = settings_for(directory)
+    read_identity(settings.home)  # a node folder, before anything is written into it
+    try:
+        declared = AREAS.validate_python(data.get("areas", ()))
+    except ValidationError as exc:
+        raise DocumentInvalid(
+            f"{file}: {exc.error_count()} problem(s) in the areas of interest",
+            advice="Correct the areas named; shapes are written as in CAP 1.2 §3.2.4.",
+            errors=[
+                FieldError(
+                    "areas." + ".".join(str(p) for p in e["loc"]),
+                    e["type"],
+                    e["msg"],
+                    "CAP 1.2 §3.2.4",
+                )
+                for e in exc.errors()
+            ],
+        ) from exc
+    write_areas(settings.home, declared)
+    console.print(
+        f"{len(declared)} area(s) of interest set; run `accord card export` and send the card "
+        "to the stewards."
+    )
+
+
+@card_app.command("alert-key")
+def alert_key(directory: DirOption = None) -> None:
+    """Create this node's ECDSA P-256 key that signs CAP alerts (nodes made before it)."""
+    settings = settings_for(directory)
+    read_identity(settings.home)
+    add_alert_key(settings.home / KEYS_DIR, passphrase(settings))
+    console.print("Alert signing key created; run `accord card export` for the stewards.")

@@ -4,6 +4,7 @@ Layout::
 
     NODE_DIR/
       node.toml            identity: id, name, country, roles, languages, url
+      areas.json           optional: the areas of interest the card declares (`accord card areas`)
       settings.toml        optional overrides of ACCORD_* settings
       keys/                signing and encryption private keys, encrypted (PKCS#8)
       accord.db            SQLite database (WAL)
@@ -11,6 +12,7 @@ Layout::
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tomllib
@@ -20,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
 from accord.clock import Clock
@@ -29,12 +31,15 @@ from accord.db.engine import sqlite_engine
 from accord.db.migrate import upgrade
 from accord.db.writer import Writer
 from accord.errors import ConfigError, NodeError
+from accord.identity.areas import AreaOfInterest
 from accord.identity.card import make_card
 from accord.identity.keys import NodeKeys, check_passphrase
-from accord.identity.models import Participant, Role, encryption_kid, signing_kid
-from accord.jose import public_jwk
+from accord.identity.models import Participant, Role, alert_kid, encryption_kid, signing_kid
+from accord.jose import p256_public_jwk, public_jwk
 
 IDENTITY_FILE = "node.toml"
+AREAS_FILE = "areas.json"
+AREAS = TypeAdapter(tuple[AreaOfInterest, ...])
 DATABASE_FILE = "accord.db"
 KEYS_DIR = "keys"
 OPERATOR_TOKEN_FILE = "operator-token"  # noqa: S105 - a file name, not a secret
@@ -48,8 +53,10 @@ class Identity:
     roles: tuple[Role, ...]
     languages: tuple[str, ...]
     url: str
+    areas: tuple[AreaOfInterest, ...] = ()
 
     def participant(self, keys: NodeKeys) -> Participant:
+        alerting = keys.alerting
         return Participant(
             id=self.id,
             name=self.name,
@@ -59,6 +66,10 @@ class Identity:
             url=self.url,
             signing_key=public_jwk(keys.signing.public_key(), signing_kid(self.id)),
             encryption_key=public_jwk(keys.encryption.public_key(), encryption_kid(self.id)),
+            alert_key=p256_public_jwk(alerting.public_key(), alert_kid(self.id))
+            if alerting is not None
+            else None,
+            areas=self.areas,
         )
 
     def to_toml(self) -> str:
@@ -97,6 +108,8 @@ def init_node(home: Path, identity: Identity, passphrase: str) -> Participant:
     upgrade(engine)
     engine.dispose()
     (home / IDENTITY_FILE).write_text(identity.to_toml(), encoding="utf-8")
+    if identity.areas:
+        write_areas(home, identity.areas)
     return participant
 
 
@@ -124,6 +137,7 @@ def read_identity(home: Path) -> Identity:
             roles=tuple(Role(r) for r in data["roles"]),
             languages=tuple(data["languages"]),
             url=data["url"],
+            areas=read_areas(home),
         )
     except FileNotFoundError:
         raise NodeError(
@@ -134,6 +148,27 @@ def read_identity(home: Path) -> Identity:
         raise NodeError(
             f"{path} is unreadable: {exc}", advice="Restore node.toml from backup."
         ) from exc
+
+
+def read_areas(home: Path) -> tuple[AreaOfInterest, ...]:
+    """The areas of interest in ``NODE/areas.json`` (none when there is no such file)."""
+    path = home / AREAS_FILE
+    if not path.exists():
+        return ()
+    try:
+        return AREAS.validate_json(path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise NodeError(
+            f"{path} is unreadable: {exc}",
+            advice="Set the areas again with `accord card areas FILE`.",
+        ) from exc
+
+
+def write_areas(home: Path, areas: tuple[AreaOfInterest, ...]) -> None:
+    data = json.dumps([a.model_dump() for a in areas], indent=2, ensure_ascii=False) + "\n"
+    temporary = home / (AREAS_FILE + ".tmp")
+    temporary.write_text(data, encoding="utf-8")
+    temporary.replace(home / AREAS_FILE)
 
 
 @dataclass

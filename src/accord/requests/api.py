@@ -4,15 +4,13 @@ as ``accord request``, behind the node's operator token, with the project's one 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from accord.errors import FieldError, InputError, OperatorUnauthorized
-from accord.federation.http import read_limited
+from accord.errors import FieldError, InputError
+from accord.federation.http import json_object_body, require_operator
 from accord.node.home import Node
 from accord.requests import views
 from accord.requests.events import Kind
@@ -109,26 +107,11 @@ def routes(service: Requests) -> APIRouter:
 
 
 def _operator(node: Node, request: Request) -> None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), node.operator_token.encode()
-    ):
-        raise OperatorUnauthorized(
-            "the operator API needs this node's operator token",
-            advice="Send 'Authorization: Bearer TOKEN' with the token in NODE/operator-token.",
-        )
+    require_operator(request, node.operator_token)
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await read_limited(request, MAX_REQUEST_BYTES, "request body", BODY_ADVICE)
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise _bad("body", "json", f"the body is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise _bad("body", "object", "the body must be a JSON object")
-    return value
+    return await json_object_body(request, MAX_REQUEST_BYTES, BODY_ADVICE)
 
 
 def _bad(field: str, rule: str, message: str) -> InputError:

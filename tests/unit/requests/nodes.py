@@ -71,19 +71,21 @@ class Nodes:
     open: dict[str, Node]
     apps: dict[str, httpx.AsyncClient]
     delivered: set[tuple[str, str]] = field(default_factory=set)
+    kinds: tuple[str, ...] = REQUEST_KINDS  # the message kinds `pending` hands over
 
     def requests(self, pid: str) -> Requests:
         return Requests(Federation(self.open[pid]))
 
     def pending(self) -> list[tuple[str, str, bytes]]:
-        """Request messages queued on any node and not yet handed over: (sender, id, wire)."""
+        """Messages of ``kinds`` queued on any node and not yet handed over: (recipient, id,
+        wire)."""
         out = []
         for node in self.open.values():
             with node.read_engine.connect() as connection:
                 rows = connection.execute(
                     select(outgoing.c.message_id, outgoing.c.wire, deliveries.c.recipient)
                     .join(deliveries, deliveries.c.message_id == outgoing.c.message_id)
-                    .where(outgoing.c.kind.in_(REQUEST_KINDS))
+                    .where(outgoing.c.kind.in_(self.kinds))
                     .order_by(outgoing.c.created_at)
                 ).all()
             out += [(r.recipient, r.message_id, r.wire) for r in rows]
@@ -161,15 +163,23 @@ class _SyncASGI(httpx.BaseTransport):
         return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
 
-def start(root: Path, registry_: Registry | None = None) -> Iterator[Nodes]:
+def start(
+    root: Path,
+    registry_: Registry | None = None,
+    *,
+    specs: Sequence[NodeSpec] = SPECS,
+    groups: dict[str, tuple[str, ...]] | None = None,
+    kinds: tuple[str, ...] = REQUEST_KINDS,
+    at: datetime = T0,
+) -> Iterator[Nodes]:
     local = LocalFederation.create(
         root,
-        SPECS,
-        {"everyone": tuple(spec.id for spec in SPECS)},
+        list(specs),
+        groups or {"everyone": tuple(spec.id for spec in specs)},
         registry=registry_ or registry(),
     )
-    clock = FixedClock(T0)
-    opened = {spec.id: local.nodes[spec.id].open(clock) for spec in SPECS}
+    clock = FixedClock(at)
+    opened = {spec.id: local.nodes[spec.id].open(clock) for spec in specs}
     directory = _long_lived(local)
     for node in opened.values():
         DirectoryStore(node).install(directory, pinned=None, now=clock.now())
@@ -181,7 +191,7 @@ def start(root: Path, registry_: Registry | None = None) -> Iterator[Nodes]:
         for pid, node in opened.items()
     }
     try:
-        yield Nodes(clock, local, opened, apps)
+        yield Nodes(clock, local, opened, apps, kinds=kinds)
     finally:
         for node in opened.values():
             node.close()

@@ -1,0 +1,1 @@
+"""Early-warning alerts (CAP 1.2) and joint exercises (ADR 0013)."""
