@@ -30,6 +30,9 @@ class Kind(StrEnum):
     ACK = "ack"  # the recipient's operator opened a message
     REQUEST = "request"  # a cooperation request: its record and the requester's first events
     REQUEST_EVENTS = "request-events"  # later events of a request, by either State
+    INTEL_SHARE = "intel-share"  # STIX objects with their originator's grant (ADR 0014)
+    INTEL_SIGHTING = "intel-sighting"  # a sighting, back to the producer of what was sighted
+    INTEL_PAGE = "intel-page"  # a page of a subscribed collection: an answer, never a message
 
 
 @dataclass(frozen=True)
