@@ -213,12 +213,13 @@ class _Parser:
             value = self.literal(ORDERABLE)
         elif operator.text == "IN" and operator.kind == "keyword":
             self.set_literal()
+            _check_hash(path, "(set)")
             return
         elif operator.text in ("LIKE", "MATCHES", "ISSUBSET", "ISSUPERSET"):
             value = self.take(kind="string")
         else:
             raise PatternInvalid(f"expected a comparison operator, found {operator.text!r}")
-        _check_hash(path, value)
+        _check_hash(path, value.text)
 
     def set_literal(self) -> None:
         self.take("(")
@@ -285,11 +286,12 @@ def _type_name(kind: str) -> bool:
     )
 
 
-def _check_hash(path: list[str], value: Token) -> None:
-    """``file:hashes.MD5 = '…'`` must look like an MD5 (as stix2-patterns checks)."""
-    if "hashes" not in path[1:] or path[-1] in ("[*]", "[i]") or value.kind != "string":
+def _check_hash(path: list[str], value: str) -> None:
+    """``file:hashes.MD5 = '…'`` must compare with a value that looks like an MD5, whatever
+    the operator (as stix2-patterns checks: a set of values never does)."""
+    if "hashes" not in path[1:] or path[-1] in ("[*]", "[i]"):
         return
     algorithm = path[-1].upper().replace("-", "")
     shape = HASHES.get(algorithm)
-    if shape and not re.match(f"^(?:{shape})$", value.text[1:-1]):
-        raise PatternInvalid(f"{value.text} is not a valid {path[-1]} hash")
+    if shape and not re.match(f"^(?:{shape})$", value.replace("'", "")):
+        raise PatternInvalid(f"{value} is not a valid {path[-1]} hash")
