@@ -1,0 +1,169 @@
+"""Intel between running nodes: a share under TLP:AMBER reaches the group with the
+originator's grant, a sighting flows back to the producer, passing the object outside the
+audience is refused and audited on every hop, and a subscription syncs a partner's collection
+with the filter applied by the partner, resuming from its cursor."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from accord.errors import SharingRefused, SyncFailed
+from accord.federation.service import Federation
+from accord.intel import sync
+from accord.intel.markings import Tlp
+from accord.intel.service import INBOX, Intel
+from intel_fixtures import T, bundle, indicator
+
+from .helpers import db_path, query, start_all, wait_until
+from .intel_nodes import Certs, create, opened
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Certs]:
+    certs = create(tmp_path_factory.mktemp("intel-federation"))
+    start_all(certs.federation.nodes.values())
+    try:
+        yield certs
+    finally:
+        certs.federation.stop()
+
+
+def in_inbox(certs: Certs, pid: str, stix_id: str) -> list[Any]:
+    sql = "SELECT o.origin, o.tlp FROM intel_objects o JOIN intel_collections c ON c.id = o.collection WHERE c.alias = ? AND o.stix_id = ?"
+    return query(db_path(certs.node(pid)), sql, INBOX, stix_id)
+
+
+def audited(certs: Certs, pid: str, action: str) -> int:
+    return int(
+        query(
+            db_path(certs.node(pid)),
+            "SELECT count(*) AS n FROM audit_records WHERE action = ?",
+            action,
+        )[0]["n"]
+    )
+
+
+def add_on(
+    certs: Certs, pid: str, objects: list[dict[str, Any]], collection: str | None = None
+) -> None:
+    with opened(certs.node(pid)) as node:
+        intel = Intel(Federation(node))
+        intel.add(collection or intel.inbox().id, bundle(objects), asker=node.id)
+
+
+def test_an_amber_share_reaches_the_group_and_the_sighting_flows_back(certs: Certs) -> None:
+    [campaign_ioc] = [indicator(9001, tlp=Tlp.AMBER, by="vn-cert")]
+    add_on(certs, "vn-cert", [campaign_ioc])
+    with opened(certs.node("vn-cert")) as node:
+        Intel(Federation(node)).share([campaign_ioc["id"]], "asean-russia")
+    wait_until(lambda: in_inbox(certs, "ru-cert", campaign_ioc["id"]), "ru-cert to hold the share")
+    assert not in_inbox(certs, "za-cert", campaign_ioc["id"])
+    sighting = {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": "sighting--6b2f5bcd-1d10-4f8f-8d0c-1b7f3a5e9c01",
+        "created": T,
+        "modified": T,
+        "sighting_of_ref": campaign_ioc["id"],
+        "count": 4,
+        "object_marking_refs": [indicator(0, tlp=Tlp.AMBER)["object_marking_refs"][0]],
+    }
+    with opened(certs.node("ru-cert")) as node:
+        Intel(Federation(node)).report_sighting(json.dumps(sighting).encode())
+    wait_until(lambda: in_inbox(certs, "vn-cert", sighting["id"]), "the sighting at the producer")
+    assert in_inbox(certs, "vn-cert", sighting["id"])[0]["origin"] == "ru-cert"
+
+
+def test_passing_it_outside_the_audience_is_refused_and_audited(certs: Certs) -> None:
+    [ioc] = [indicator(9002, tlp=Tlp.AMBER, by="vn-cert")]
+    add_on(certs, "vn-cert", [ioc])
+    with opened(certs.node("vn-cert")) as node:
+        Intel(Federation(node)).share([ioc["id"]], "asean-russia")
+    wait_until(lambda: in_inbox(certs, "ru-cert", ioc["id"]), "ru-cert to hold it")
+    before = audited(certs, "ru-cert", "intel.share_refused")
+    with (
+        opened(certs.node("ru-cert")) as node,
+        pytest.raises(SharingRefused, match="za-cert may not hold"),
+    ):
+        Intel(Federation(node)).share([ioc["id"]], "za-cert")
+    assert audited(certs, "ru-cert", "intel.share_refused") == before + 1
+    assert not in_inbox(certs, "za-cert", ioc["id"])
+
+
+def test_a_red_object_re_shared_is_refused_by_the_receiver_too(certs: Certs) -> None:
+    """A node that skips its own check is stopped by the next hop: za-cert checks ru-cert's
+    share against vn-cert's grant and refuses it, audited, nothing stored."""
+    [red] = [indicator(9003, tlp=Tlp.RED, by="vn-cert")]
+    add_on(certs, "vn-cert", [red])
+    with opened(certs.node("vn-cert")) as node:
+        Intel(Federation(node)).share([red["id"]], "ru-cert")
+    wait_until(lambda: in_inbox(certs, "ru-cert", red["id"]), "ru-cert to hold it")
+    with opened(certs.node("ru-cert")) as node:
+        intel = Intel(Federation(node))
+        [(row, _)] = intel.held([red["id"]])
+        from accord.intel.store import grant_tokens  # noqa: PLC0415
+
+        with node.read_engine.connect() as connection:
+            tokens = list(grant_tokens(connection, [row.grant_sha256 or ""]).values())
+        body = {"grants": tokens, "objects": [row.raw.decode()]}
+        from accord.envelope.models import Kind  # noqa: PLC0415
+
+        message = Federation(node).send("za-cert", Kind.INTEL_SHARE, body)
+    sql = "SELECT state, last_error FROM deliveries WHERE message_id = ?"
+    failed = wait_until(
+        lambda: [
+            r
+            for r in query(db_path(certs.node("ru-cert")), sql, message)
+            if r["state"] in ("failed", "retrying")
+        ],
+        "za-cert to refuse the re-share",
+    )
+    assert "only its originator" in (failed[0]["last_error"] or "")
+    wait_until(lambda: audited(certs, "za-cert", "intel.share_refused"), "za-cert's refusal record")
+    assert not in_inbox(certs, "za-cert", red["id"])
+
+
+def test_a_subscription_syncs_with_the_partners_filter_and_resumes(certs: Certs) -> None:
+    green = [indicator(9100 + i, tlp=Tlp.GREEN, by="vn-cert") for i in range(25)]
+    amber = [indicator(9200 + i, tlp=Tlp.AMBER, by="vn-cert") for i in range(5)]
+    add_on(certs, "vn-cert", green + amber, collection=certs.collection)
+    with opened(certs.node("ru-cert")) as node:
+        intel = Intel(Federation(node))
+        sub = sync.subscribe(
+            intel,
+            "vn-cert",
+            "fraud",
+            into=None,
+            types=("indicator",),
+            labels=("online-fraud",),
+            markings=("green",),
+            added_after=None,
+        )
+        seen: list[tuple[int, int | None]] = []
+        stored = asyncio.run(sync.pull(intel, sub, lambda n, t: seen.append((n, t)), limit=10))
+        assert stored >= 25
+        assert seen[0][1] is not None  # the partner counted what was left: an ETA is possible
+        again = asyncio.run(sync.pull(intel, sync.find(intel, sub.id), lambda n, t: None, limit=10))
+        assert again == 0  # resumed after the last page: nothing twice
+    for ioc in green:
+        assert in_inbox(certs, "ru-cert", ioc["id"])
+    for ioc in amber:  # the partner's filter kept them back
+        assert not in_inbox(certs, "ru-cert", ioc["id"])
+    assert audited(certs, "ru-cert", "intel.synced") >= 3
+
+
+def test_a_participant_outside_the_collection_cannot_subscribe(certs: Certs) -> None:
+    with opened(certs.node("za-cert")) as node:
+        intel = Intel(Federation(node))
+        sub = sync.subscribe(
+            intel, "vn-cert", "fraud", into=None, types=(), labels=(), markings=(), added_after=None
+        )
+        with pytest.raises(SyncFailed, match="403"):
+            asyncio.run(sync.pull(intel, sub, lambda n, t: None))
