@@ -36,7 +36,10 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Certs]:
 
 
 def in_inbox(certs: Certs, pid: str, stix_id: str) -> list[Any]:
-    sql = "SELECT o.origin, o.tlp FROM intel_objects o JOIN intel_collections c ON c.id = o.collection WHERE c.alias = ? AND o.stix_id = ?"
+    sql = (
+        "SELECT o.origin, o.tlp FROM intel_objects o JOIN intel_collections c"
+        " ON c.id = o.collection WHERE c.alias = ? AND o.stix_id = ?"
+    )
     return query(db_path(certs.node(pid)), sql, INBOX, stix_id)
 
 
