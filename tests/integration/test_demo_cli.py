@@ -33,12 +33,14 @@ def test_demo_delivers_and_verifies_everything(tmp_path: Path) -> None:
     # Messages: 1 to ru-gp-ca, 1 to the group's 2 other members, ru's acknowledgement (4).
     # Requests, one message per record or move: preservation 1 + 4 moves; MLA 1 + its link
     # on the preservation + 4 moves + ingest; the hold's close 1; extradition 1 + 4 (18).
-    assert "22/22 deliveries with a receipt, 22 receipts verified." in output
+    # Intel: the share to asean-russia's 2 other members, the sighting back (3).
+    assert "25/25 deliveries with a receipt, 25 receipts verified." in output
     assert {p.name for p in (tmp_path / "demo").iterdir()} == {
         "vn-mps-247",
         "ru-mvd-247",
         "ru-gp-ca",
         "za-doj-ca",
+        "vn-cert",
     }
     # Each request ends in the same state on both of its nodes
     assert re.search(r"vn-mps-247: CLOSED, ru-mvd-247: CLOSED", output)
@@ -54,6 +56,10 @@ def test_demo_delivers_and_verifies_everything(tmp_path: Path) -> None:
     assert "chain of custody: acquired, sealed, sent, received, verified, opened" in output
     assert "sealing that data for za-doj-ca refused and audited" in output
     assert "(UNCC Art. 36)" in output
+    # Intel: the campaign under TLP:AMBER to the group, a sighting back, no passing it on
+    assert "ru-mvd-247 holds them with vn-cert's signed grant" in output
+    assert "it reached the producer vn-cert" in output
+    assert "ru-mvd-247 passing it to za-doj-ca refused and audited" in output
     assert _processes_mentioning(str(tmp_path)) == []  # the demo stopped its nodes
 
 

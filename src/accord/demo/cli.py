@@ -30,13 +30,17 @@ def register(app: typer.Typer) -> None:
         """Start Viet Nam, Russian Federation and South Africa nodes on loopback, exchange
         one-to-one and group messages, run an online-fraud case's cooperation requests
         (preservation, follow-up MLA, extradition), send the MLA's evidence as a sealed package,
-        and print the timeline. Exits 0 when every message was delivered, every receipt
-        verified, both sides of every request agree and the package arrived, was opened and
-        could not be passed on without authorisation."""
+        share the Vietnamese CERT's TLP:AMBER fraud campaign with the ASEAN-Russia group (a
+        sighting comes back; passing it on outside the audience is refused), and print the
+        timeline. Exits 0 when every message was delivered, every receipt verified, both sides
+        of every request agree, the package arrived, was opened and could not be passed on
+        without authorisation, and the campaign reached only its audience."""
         with contextlib.ExitStack() as stack:
             if root is None:
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="accord-")))
-            console.print(f"Creating four nodes and a signed directory in {root} …")
+            console.print(
+                f"Creating {len(scenario.SPECS)} nodes and a signed directory in {root} …"
+            )
             federation = scenario.create(root)
             federation.start()
             stack.callback(federation.stop)
@@ -98,6 +102,10 @@ def _print(outcome: scenario.Outcome) -> None:
     if outcome.evidence is not None:
         console.print("\n[bold]Evidence package[/] (age v1, signed manifest, chain of custody)")
         for line in outcome.evidence.lines:
+            console.print(f"  {line}", markup=False)
+    if outcome.intel is not None:
+        console.print("\n[bold]Threat intelligence[/] (STIX 2.1, TAXII 2.1, TLP 2.0 on every hop)")
+        for line in outcome.intel.lines:
             console.print(f"  {line}", markup=False)
     if outcome.audit:
         console.print("\n[bold]Audit logs[/] (RFC 9162 Merkle trees, C2SP checkpoints)")

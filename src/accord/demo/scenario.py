@@ -13,7 +13,7 @@ from sqlalchemy import Row, select
 
 from accord.audit.service import AuditLog
 from accord.db.schema import audit_cosignatures, deliveries, incoming, outgoing
-from accord.demo import cases, evidence
+from accord.demo import cases, evidence, intel
 from accord.demo.federation import LocalFederation, NodeSpec
 from accord.envelope.models import Kind, Priority
 from accord.envelope.receipt import verify_receipt
@@ -54,8 +54,18 @@ SPECS = [
         (Role.CENTRAL_AUTHORITY,),
         ("en",),
     ),
+    NodeSpec(
+        "vn-cert",
+        "Viet Nam Computer Emergency Response Team (VNCERT/CC)",
+        "VN",
+        (Role.CERT,),
+        ("vi", "en"),
+    ),
 ]
-GROUPS = {"hanoi-demo": ("vn-mps-247", "ru-gp-ca", "za-doj-ca")}  # the message exercise
+GROUPS = {
+    "hanoi-demo": ("vn-mps-247", "ru-gp-ca", "za-doj-ca"),  # the message exercise
+    "asean-russia": ("vn-cert", "vn-mps-247", "ru-mvd-247"),  # the intel sharing group
+}
 SETTINGS = "checkpoint_interval = 1\n"  # the demo shows witnessing within seconds
 
 
@@ -76,12 +86,14 @@ class Outcome:
     audit: list[str] = field(default_factory=list)  # one line per node, after verify-local
     requests: cases.Cases | None = None
     evidence: evidence.Story | None = None
+    intel: intel.Story | None = None
 
     @property
     def ok(self) -> bool:
         total = self.deliveries
         requests_ok = self.requests is not None and self.requests.ok
         evidence_ok = self.evidence is not None and self.evidence.ok
+        evidence_ok = evidence_ok and self.intel is not None and self.intel.ok
         delivered = total > 0 and self.delivered == total == self.receipts_verified
         return requests_ok and evidence_ok and delivered
 
@@ -121,12 +133,13 @@ def run(federation: LocalFederation, timeout: float = 30.0) -> Outcome:
         Mailbox(Federation(ru)).acknowledge(first)
         requested = cases.run(opened, timeout)
         package = evidence.run(opened, requested.mla, timeout)
+        shared = intel.run(opened, timeout)
         nodes = list(opened.values())
         _wait_for(lambda: _settled(nodes), timeout)
         _wait_for(lambda: _acknowledged(vn, first), timeout)
         outcome = _collect(nodes)
         audit = [_audit(node, timeout) for node in nodes]
-        return replace(outcome, audit=audit, requests=requested, evidence=package)
+        return replace(outcome, audit=audit, requests=requested, evidence=package, intel=shared)
     finally:
         for node in opened.values():
             node.close()
