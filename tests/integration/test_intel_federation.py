@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from accord.errors import SharingRefused, SyncFailed
 from accord.federation.service import Federation
@@ -170,3 +171,28 @@ def test_a_participant_outside_the_collection_cannot_subscribe(certs: Certs) -> 
         )
         with pytest.raises(SyncFailed, match="403"):
             asyncio.run(sync.pull(intel, sub, lambda n, t: None))
+
+
+def test_a_misp_instance_pulls_the_collection_as_a_feed(certs: Certs) -> None:
+    from pymisp import MISPEvent  # noqa: PLC0415
+
+    from accord.intel import misp  # noqa: PLC0415
+
+    made = MISPEvent()
+    made.info = "Fake shop payment hosts"
+    made.distribution = 1
+    made.add_tag("tlp:green")
+    made.add_attribute("domain", "pay.shop-deals-2026.example", to_ids=True)
+    with opened(certs.node("vn-cert")) as node:
+        Intel(Federation(node)).add(
+            certs.collection, misp.to_stix(made.to_json().encode()), asker=node.id
+        )
+    base = f"{certs.node('vn-cert').url}/misp/v1/feeds/fraud"
+    headers = {"Authorization": f"Bearer {certs.token}"}
+    manifest = requests.get(f"{base}/manifest.json", headers=headers, timeout=30)
+    assert manifest.status_code == 200, manifest.text
+    assert manifest.json()[made.uuid]["info"] == made.info
+    pulled = requests.get(f"{base}/{made.uuid}.json", headers=headers, timeout=30).json()["Event"]
+    assert {a["value"] for a in pulled["Attribute"]} == {"pay.shop-deals-2026.example"}
+    assert "tlp:green" in {t["name"] for t in pulled["Tag"]}
+    assert requests.get(f"{base}/manifest.json", timeout=30).status_code == 401

@@ -12,8 +12,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from accord.cli.common import DirOption, console, opened_node, print_table, read_input, write_output
+from accord.errors import InputError
 from accord.federation.service import Federation
 from accord.intel import misp, store, sync, tokens
+from accord.intel.feed import events
+from accord.intel.models import Reader
 from accord.intel.service import Intel, row_marking
 from accord.intel.store import Filter
 
@@ -264,15 +267,33 @@ def import_misp_command(
 
 @app.command("export-misp")
 def export_misp_command(
-    ids: Ids,
-    out: Annotated[Path, typer.Option(help="Where to write the MISP event.")],
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="STIX ids: a grouping or report and what it refers to.", show_default=False
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the MISP event.")] = None,
+    feed: Annotated[
+        Path | None, typer.Option(help="Write a MISP feed of --collection here instead.")
+    ] = None,
+    collection: CollectionOption = None,
     directory: DirOption = None,
 ) -> None:
-    """Export objects (a report or grouping with what it refers to) as one MISP event."""
+    """Export objects as one MISP event (TLP tag and distribution kept), or a collection as a
+    MISP feed folder (manifest.json and one file per event) a MISP instance can pull."""
     with opened_node(directory) as node:
-        rows = Intel(Federation(node)).held(ids)
-    event = misp.to_misp([json.loads(r.raw) for r, _ in rows])
-    write_output(out, event)
+        intel = Intel(Federation(node))
+        if feed is not None:
+            target = intel.collection(collection) if collection else intel.inbox()
+            tool = Reader(f"operator:{node.id}", participant=False, red=True, read=("*",))
+            path = misp.write_feed(feed, events(intel, target, tool))
+            console.print(f"MISP feed written: {path}", markup=False)
+            return
+        if not ids or out is None:
+            raise InputError("name the objects and --out, or give --feed", advice="See --help.")
+        rows = intel.held(ids)
+    write_output(out, misp.to_misp([json.loads(r.raw) for r, _ in rows]))
     console.print(f"MISP event written to {out}", markup=False)
 
 

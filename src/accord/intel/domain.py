@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import typer
+from fastapi import APIRouter
 
 from accord.federation.domain import Domain, Plugged, Serving
-from accord.intel import cli, taxii
+from accord.intel import cli, feed, taxii
 from accord.intel.service import Intel
 from accord.intel.sync import routes, sync_worker
 
@@ -20,12 +21,19 @@ def _serve(serving: Serving) -> Plugged:
     intel = Intel(serving.federation)
     workers = (sync_worker(intel),) if serving.deliver else ()
     return Plugged(
-        routes=routes(intel),
+        routes=_routes(intel),
         handlers=intel.handlers(),
         mounts={taxii.PREFIX: taxii.app(intel)},
         workers=workers,
         startup=(intel.ensure_inbox,),
     )
+
+
+def _routes(intel: Intel) -> APIRouter:
+    router = APIRouter()
+    router.include_router(routes(intel))
+    router.include_router(feed.routes(intel))
+    return router
 
 
 DOMAIN = Domain("intel", commands=_commands, serve=_serve)

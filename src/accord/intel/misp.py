@@ -162,3 +162,20 @@ def write_feed(folder: Path, events: Sequence[Mapping[str, Any]]) -> Path:
     path = folder / "manifest.json"
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
     return path
+
+
+MANIFEST_KEYS = (
+    "info",
+    "Orgc",
+    "analysis",
+    "published",
+    "threat_level_id",
+    "timestamp",
+    "date",
+    "Tag",
+)
+
+
+def manifest_entry(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's line in a MISP feed's manifest.json."""
+    return {key: event[key] for key in MANIFEST_KEYS if key in event}

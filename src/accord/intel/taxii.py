@@ -28,7 +28,7 @@ from accord.intel.models import Reader
 from accord.intel.service import Intel, Page
 from accord.intel.stix import STIX_MEDIA_TYPE
 from accord.intel.store import Collection, Filter, Row
-from accord.intel.tokens import reader_for_token
+from accord.intel.tokens import reader_for_token, token_from_header
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"  # TAXII 2.1 §1.6.8
 PREFIX = "/taxii2"
@@ -354,7 +354,7 @@ def _authenticate(intel: Intel, request: Request) -> Reader:
             window=node.settings.clock_skew,
         )
         return Reader(participant, participant=True)
-    token = _token(request.headers.get("authorization", ""))
+    token = token_from_header(request.headers.get("authorization", ""))
     if token is None:
         raise IntelUnauthorized(
             "TAXII requests need an API token or a node's signed request",
@@ -362,22 +362,6 @@ def _authenticate(intel: Intel, request: Request) -> Reader:
             "password); `accord intel token create` makes one.",
         )
     return reader_for_token(node, token)
-
-
-def _token(header: str) -> str | None:
-    import base64  # noqa: PLC0415
-    import binascii  # noqa: PLC0415
-
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2] or None
-    return None
 
 
 def _json(value: Any, status: int = 200) -> Response:

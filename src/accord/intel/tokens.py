@@ -4,12 +4,13 @@ never holds a usable token. A token is 256 random bits: a plain hash suffices (n
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
@@ -144,4 +145,15 @@ def reader_for_token(node: Node, token: str) -> Reader:
     )
 
 
-_ = datetime
+def token_from_header(header: str) -> str | None:
+    """The token of 'Bearer TOKEN', or of HTTP Basic with the token as the password."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
