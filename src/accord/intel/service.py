@@ -242,9 +242,11 @@ class Intel:
         scanned: Row | None = None
         directory = self.federation.directory()
         budget = limit * SCAN_FACTOR
+        decided: dict[tuple[object, ...], bool] = {}
         with self.node.read_engine.connect() as connection:
             while len(allowed) < limit and budget > 0:
-                rows = store.page(connection, target.id, query, after, min(limit * 2, budget))
+                wanted = min(limit - len(allowed) + 1, budget)
+                rows = store.page(connection, target.id, query, after, wanted)
                 if not rows:
                     break
                 grants = self._grants(connection, rows)
@@ -252,7 +254,10 @@ class Intel:
                     budget -= 1
                     scanned = row
                     after = row.position
-                    if self._may_read(row, reader, target, directory, grants):
+                    key = (row.tlp, row.handling, row.unknown, row.grant_sha256, row.origin)
+                    if key not in decided:  # the same marking and audience: the same answer
+                        decided[key] = self._may_read(row, reader, target, directory, grants)
+                    if decided[key]:
                         allowed.append(row)
                     else:
                         withheld.append(row.stix_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,6 @@ IDENTIFIER = re.compile(
     r"[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
 )
 _WS = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
 
 
 class DuplicateKey(ValueError):
@@ -75,7 +73,8 @@ def loads(text: str, where: str) -> Any:
 
 def split(data: bytes, *, max_objects: int) -> list[StixObject]:
     """The objects of a STIX bundle, a TAXII envelope (``{"objects": [...]}``), or one STIX
-    object, each with its exact bytes. Raises StixInvalid naming what is wrong."""
+    object, each with its exact bytes. Raises StixInvalid naming what is wrong. Each object
+    is parsed once, strictly (duplicate keys refused)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -84,84 +83,75 @@ def split(data: bytes, *, max_objects: int) -> list[StixObject]:
     if text[start : start + 1] != "{":
         raise _invalid("body", "object", "the document must be a JSON object")
     top: dict[str, Any] = {}
-    spans: list[tuple[int, int]] | None = None
-    for key, value_start, value_end in _members(text, start):
+    objects: list[StixObject] | None = None
+    index, seen = _skip(text, start + 1), set()
+    while text[index : index + 1] != "}":
+        if seen:
+            if text[index : index + 1] != ",":
+                raise _invalid("body", "json", f"expected ',' or '}}' at character {index}")
+            index = _skip(text, index + 1)
+        key, index = _key(text, index, seen)
         if key == "objects":
-            spans = _elements(text, value_start, max_objects)
+            objects, index = _elements(text, index, max_objects)
         else:
-            top[key] = loads(text[value_start:value_end], key)
-    if spans is None:  # one object on its own
+            top[key], index = _strict_value(text, index, key)
+        index = _skip(text, index)
+    _trailing(text, index + 1)
+    if objects is None:  # one object on its own
         return [StixObject(text[start:].strip().encode(), loads(text, "body"))]
     if "type" in top and top["type"] != "bundle":
         raise _invalid("type", "bundle", "a document with objects must be a bundle or an envelope")
-    objects = []
-    for i, (a, b) in enumerate(spans):
-        value = loads(text[a:b], f"objects[{i}]")
-        if not isinstance(value, dict):
-            raise _invalid(f"objects[{i}]", "object", "each object must be a JSON object")
-        objects.append(StixObject(text[a:b].encode(), value))
     return objects
 
 
-def _members(text: str, start: int) -> Iterator[tuple[str, int, int]]:
-    """(key, value start, value end) of each member of the object at ``start``."""
-    index, seen = _skip(text, start + 1), set()
-    if text[index : index + 1] == "}":
-        _trailing(text, index + 1)
-        return
-    while True:
-        if text[index : index + 1] != '"':
-            raise _invalid("body", "json", f"expected a property name at character {index}")
-        key, index = json.decoder.scanstring(text, index + 1)  # type: ignore[attr-defined]
-        if key in seen:
-            raise _invalid("body", "json", f"the key {key!r} appears twice in one JSON object")
-        seen.add(key)
-        index = _skip(text, index)
-        if text[index : index + 1] != ":":
-            raise _invalid("body", "json", f"expected ':' at character {index}")
-        value_start = _skip(text, index + 1)
-        value_end = _value_end(text, value_start, key)
-        yield key, value_start, value_end
-        index = _skip(text, value_end)
-        if text[index : index + 1] == "}":
-            _trailing(text, index + 1)
-            return
-        if text[index : index + 1] != ",":
-            raise _invalid("body", "json", f"expected ',' or '}}' at character {index}")
-        index = _skip(text, index + 1)
+def _key(text: str, index: int, seen: set[str]) -> tuple[str, int]:
+    """A member's name and the index of its value."""
+    if text[index : index + 1] != '"':
+        raise _invalid("body", "json", f"expected a property name at character {index}")
+    key, index = json.decoder.scanstring(text, index + 1)  # type: ignore[attr-defined]
+    if key in seen:
+        raise _invalid("body", "json", f"the key {key!r} appears twice in one JSON object")
+    seen.add(key)
+    index = _skip(text, index)
+    if text[index : index + 1] != ":":
+        raise _invalid("body", "json", f"expected ':' at character {index}")
+    return key, _skip(text, index + 1)
 
 
-def _elements(text: str, start: int, max_objects: int) -> list[tuple[int, int]]:
-    """(start, end) of each element of the array at ``start``, at most ``max_objects``."""
+def _elements(text: str, start: int, max_objects: int) -> tuple[list[StixObject], int]:
+    """The objects of the array at ``start`` (at most ``max_objects``), and its end."""
     if text[start : start + 1] != "[":
         raise _invalid("objects", "array", "objects must be a JSON array (TAXII 2.1 §3.7)")
-    index, spans = _skip(text, start + 1), list[tuple[int, int]]()
+    index, objects = _skip(text, start + 1), list[StixObject]()
     while text[index : index + 1] != "]":
-        if spans:
+        if objects:
             if text[index : index + 1] != ",":
                 raise _invalid("objects", "json", f"expected ',' at character {index}")
             index = _skip(text, index + 1)
-        if len(spans) == max_objects:
+        where = f"objects[{len(objects)}]"
+        if len(objects) == max_objects:
             raise _invalid(
                 "objects", "max_objects", f"more than {max_objects} objects in one document"
             )
-        end = _value_end(text, index, f"objects[{len(spans)}]")
-        spans.append((index, end))
+        if text[index : index + 1] != "{":
+            raise _invalid(where, "object", "each object must be a JSON object")
+        value, end = _strict_value(text, index, where)
+        objects.append(StixObject(text[index:end].encode(), value))
         index = _skip(text, end)
-    return spans
+    return objects, index + 1
+
+
+def _strict_value(text: str, index: int, where: str) -> tuple[Any, int]:
+    try:
+        value, end = _STRICT.raw_decode(text, index)
+    except (ValueError, RecursionError) as exc:
+        raise _invalid(where, "json", f"not valid JSON: {exc}") from exc
+    return value, int(end)
 
 
 def _trailing(text: str, index: int) -> None:
     if _skip(text, index) != len(text):
         raise _invalid("body", "json", f"extra data after the document at character {index}")
-
-
-def _value_end(text: str, index: int, where: str) -> int:
-    try:
-        _, end = _DECODER.raw_decode(text, index)
-    except (ValueError, RecursionError) as exc:
-        raise _invalid(where, "json", f"not valid JSON: {exc}") from exc
-    return int(end)
 
 
 def _skip(text: str, index: int) -> int:
