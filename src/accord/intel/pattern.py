@@ -8,7 +8,7 @@ parser, which is what lets ingest validate every indicator (ADR 0014).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from accord.intel.validate_names import OBSERVABLE_PROPERTY, OBSERVABLE_TYPE
 
@@ -19,21 +19,6 @@ class PatternInvalid(ValueError):
     pass
 
 
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<timestamp>t'\d{4}-(?:0[1-9]|1[012])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:
-        (?:[0-5]\d|60)(?:\.\d+)?Z')
-  | (?P<hex>h'(?:[a-fA-F0-9]{2})*')
-  | (?P<binary>b'(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?')
-  | (?P<string>'(?:\\['\\]|[^'\\])*')
-  | (?P<float>[+-]?\d*\.\d+)
-  | (?P<int>[+-]?(?:0|[1-9]\d*))
-  | (?P<word>[a-zA-Z_][a-zA-Z0-9_-]*)
-  | (?P<op>==|!=|<>|<=|>=|[=<>:.\[\](),*])
-    """,
-    re.VERBOSE,
-)
 KEYWORDS = frozenset(
     [
         "AND",
@@ -79,22 +64,53 @@ EQUALITY = frozenset({"=", "==", "!=", "<>"})
 ORDER = frozenset({"<", "<=", ">", ">="})
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str
     text: str
     at: int
 
 
+_CLASSES = {
+    "timestamp": re.compile(
+        r"t'\d{4}-(?:0[1-9]|1[012])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:"
+        r"(?:[0-5]\d|60)(?:\.\d+)?Z'"
+    ),
+    "hex": re.compile(r"h'(?:[a-fA-F0-9]{2})*'"),
+    "binary": re.compile(r"b'(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?'"),
+    "string": re.compile(r"'(?:\\['\\]|[^'\\])*'"),
+    "number": re.compile(r"[+-]?(?:\d*\.\d+|0|[1-9]\d*)"),
+    "word": re.compile(r"[a-zA-Z_][a-zA-Z0-9_-]*"),
+    "op": re.compile(r"==|!=|<>|<=|>=|[=<>:.\[\](),*]"),
+    "ws": re.compile(r"\s+"),
+}
+_LITERAL = {"t": "timestamp", "h": "hex", "b": "binary"}
+
+
+def _class_of(pattern: str, index: int) -> str:
+    """Which token class can start at ``index`` (the grammar's tokens differ by their start)."""
+    char = pattern[index]
+    if char in _LITERAL and pattern[index + 1 : index + 2] == "'":
+        return _LITERAL[char]
+    if char == "'":
+        return "string"
+    if char.isdigit() or (char in "+-." and pattern[index + 1 : index + 2][:1] in "0123456789."):
+        return "number"
+    if char.isalpha() or char == "_":
+        return "word"
+    return "ws" if char.isspace() else "op"
+
+
 def tokens(pattern: str) -> list[Token]:
-    out, index = [], 0
-    while index < len(pattern):
-        match = _TOKEN.match(pattern, index)
+    out, index, end = [], 0, len(pattern)
+    while index < end:
+        kind = _class_of(pattern, index)
+        match = _CLASSES[kind].match(pattern, index)
         if match is None:
             raise PatternInvalid(f"unexpected character {pattern[index]!r} at {index}")
-        kind = match.lastgroup or ""
         if kind != "ws":
             text = match.group()
+            if kind == "number":
+                kind = "float" if "." in text else "int"
             out.append(Token("keyword" if text in KEYWORDS else kind, text, index))
         index = match.end()
     return out

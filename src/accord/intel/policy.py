@@ -24,6 +24,7 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jws
 from joserfc.errors import JoseError
+from joserfc.jws import JWSRegistry
 
 from accord.clock import from_rfc3339, to_rfc3339
 from accord.errors import AccordError, GrantInvalid, SharingRefused
@@ -237,7 +238,7 @@ def make_grant(
         "iat": to_rfc3339(now),
     }
     header = {"alg": SIG_ALG, "kid": signing_kid(origin), "typ": GRANT_TYP}
-    token = jws.serialize_compact(header, dump(claims), okp(key), algorithms=[SIG_ALG])
+    token = jws.serialize_compact(header, dump(claims), okp(key), registry=_registry())
     return verify_grant(token, directory)
 
 
@@ -248,7 +249,8 @@ def verify_grant(token: str, directory: Directory) -> Grant:
     try:
         claims = json_object(b64url_decode(token.split(".")[1]), "grant")
         origin = str(claims.get("origin"))
-        verified = jws.deserialize_compact(token, okp(directory.signing_key(origin)), [SIG_ALG])
+        key = okp(directory.signing_key(origin))
+        verified = jws.deserialize_compact(token, key, registry=_registry())
     except (JoseError, ValueError, AccordError) as exc:
         raise GrantInvalid(
             "the share grant is not signed by a participant of the directory",
@@ -271,6 +273,13 @@ def verify_grant(token: str, directory: Directory) -> Grant:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GrantInvalid(f"the share grant is malformed: {exc}", advice=_GRANT_ADVICE) from exc
+
+
+def _registry() -> JWSRegistry:
+    """A grant names up to a page of objects: larger than joserfc's default payload limit."""
+    registry = JWSRegistry(algorithms=[SIG_ALG])
+    registry.max_payload_length = MAX_GRANT_BYTES
+    return registry
 
 
 _GRANT_ADVICE = "Only the originator's own node issues grants; pass them on unchanged."

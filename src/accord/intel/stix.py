@@ -84,7 +84,7 @@ def split(data: bytes, *, max_objects: int) -> list[StixObject]:
         raise _invalid("body", "object", "the document must be a JSON object")
     top: dict[str, Any] = {}
     objects: list[StixObject] | None = None
-    index, seen = _skip(text, start + 1), set()
+    index, seen = _skip(text, start + 1), set[str]()
     while text[index : index + 1] != "}":
         if seen:
             if text[index : index + 1] != ",":

@@ -172,9 +172,11 @@ def store_objects(
                 o.collection == collection_id, o.stix_id.in_(ids[start : start + 500])
             )
         )
-        for row in rows:
-            known.setdefault(row.stix_id, {})[row.vkey] = (row.sha256, row.date_added)
-    out, inserts, relabel = [], [], set()
+        for found in rows:
+            known.setdefault(found.stix_id, {})[found.vkey] = (found.sha256, found.date_added)
+    out: list[Outcome] = []
+    inserts: list[dict[str, Any]] = []
+    relabel: set[str] = set()
     for item in items:
         outcome, row = _version(collection_id, item, known, connection, now)
         out.append(outcome)
