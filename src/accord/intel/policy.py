@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jws
@@ -172,13 +173,26 @@ def _country(directory: Directory, participant: str) -> str | None:
 def check_origin(obj: StixObject, origin: str, directory: Directory) -> None:
     """An object whose ``created_by_ref`` is another participant's identity is that
     participant's: nobody else may grant it (and so set or strip its markings)."""
-    creator = obj.value.get("created_by_ref")
-    for participant in directory.document.participants:
-        if creator == participant_identity(participant.id) and participant.id != origin:
-            raise SharingRefused(
-                f"{obj.id} was created by {participant.id}; {origin} cannot grant it",
-                advice=f"Only {participant.id} decides who receives its objects.",
-            )
+    creator = _identities(directory).get(str(obj.value.get("created_by_ref")))
+    if creator is not None and creator != origin:
+        raise SharingRefused(
+            f"{obj.id} was created by {creator}; {origin} cannot grant it",
+            advice=f"Only {creator} decides who receives its objects.",
+        )
+
+
+_IDENTITIES: dict[str, dict[str, str]] = {}
+
+
+def _identities(directory: Directory) -> dict[str, str]:
+    """Each participant's STIX identity id -> the participant, once per directory."""
+    found = _IDENTITIES.get(directory.sha256)
+    if found is None:
+        _IDENTITIES.clear()
+        found = _IDENTITIES[directory.sha256] = {
+            participant_identity(p.id): p.id for p in directory.document.participants
+        }
+    return found
 
 
 # Grants --------------------------------------------------------------------------------------
@@ -198,8 +212,8 @@ class Grant:
     issued_at: datetime
     token: str
 
-    @property
-    def sha256(self) -> str:
+    @cached_property
+    def sha256(self) -> str:  # a grant names up to a page of objects: hash it once
         return hashlib.sha256(self.token.encode()).hexdigest()
 
     def check_object(self, obj: StixObject) -> None:

@@ -49,7 +49,7 @@ from accord.intel.policy import (
     preview,
     verify_grant,
 )
-from accord.intel.stix import StixObject, split
+from accord.intel.stix import StixObject, loads, split
 from accord.intel.store import Collection, Filter, Incoming, Row, VersionConflict
 from accord.intel.validate import problems_of
 from accord.node.home import Node
@@ -133,7 +133,27 @@ class Intel:
 
     def parse(self, data: bytes) -> list[StixObject]:
         """Split and validate a document; every problem of every object at once."""
-        objects = split(data, max_objects=self.node.settings.intel_max_objects)
+        return self.checked(split(data, max_objects=self.node.settings.intel_max_objects))
+
+    def parse_texts(self, texts: Sequence[object]) -> list[StixObject]:
+        """Objects that travelled as JSON texts (shares, sync pages), each kept as its text."""
+        limit = self.node.settings.intel_page_limit
+        if len(texts) > max(limit, self.node.settings.intel_max_objects):
+            raise StixInvalid(f"more than {limit} objects in one message", advice="Send fewer.")
+        objects = []
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise StixInvalid(
+                    f"objects[{i}] is not a JSON text", advice="Send objects as text."
+                )
+            value = loads(text, f"objects[{i}]")
+            if not isinstance(value, dict):
+                raise StixInvalid(f"objects[{i}] is not a JSON object", advice="Send STIX objects.")
+            objects.append(StixObject(text.encode(), value))
+        return self.checked(objects)
+
+    def checked(self, objects: list[StixObject]) -> list[StixObject]:
+        """``objects``, or StixInvalid listing every rule they break."""
         problems = [p for obj in objects for p in problems_of(obj.value)]
         if problems:
             raise StixInvalid(
@@ -554,8 +574,7 @@ class Intel:
                 "a share carries grants and objects lists", advice="Send with `accord intel share`."
             )
         grants = [verify_grant(t, directory) for t in tokens]
-        objects = self.parse(json.dumps({"objects": [json.loads(t) for t in texts]}).encode())
-        objects = [StixObject(t.encode(), o.value) for t, o in zip(texts, objects, strict=True)]
+        objects = self.parse_texts(texts)
         definitions = self._definitions(objects)
         items = []
         for obj in objects:
