@@ -1,7 +1,7 @@
 """STIX patterning (STIX 2.1 §9): a recursive-descent checker of the grammar (the OASIS
 ``STIXPattern.g4``), with the checks ``stix2-patterns`` makes on top: one qualifier of each
 kind per observation expression (§9.3), hash values of the form their algorithm names (§6.7),
-valid object type and property names (§3.1). Pure; about 40 times faster than the ANTLR
+valid object type and property names (§3.1). Pure; over ten times faster than the ANTLR
 parser, which is what lets ingest validate every indicator (ADR 0014).
 """
 
