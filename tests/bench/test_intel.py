@@ -41,6 +41,7 @@ from accord.intel.stix import StixObject
 from accord.intel.store import Incoming, store_objects
 
 MAX = int(os.environ.get("ACCORD_BENCH_INTEL_MAX", "1000000"))
+READ = int(os.environ.get("ACCORD_BENCH_INTEL_READ", "10000"))
 TAXII = "application/taxii+json;version=2.1"
 T = "2026-11-24T09:00:00.000Z"
 NS = uuid.UUID("6d1b0c9a-2f3e-4a5b-8c7d-9e0f1a2b3c4d")
@@ -163,7 +164,11 @@ def medallion(root: Path, objects: list[dict[str, Any]]) -> tuple[subprocess.Pop
     }
     (root / "data.json").write_text(json.dumps(data))
     config = {
-        "backend": {"module_class": "MemoryBackend", "filename": str(root / "data.json")},
+        "backend": {
+            "module": "medallion.backends.memory_backend",
+            "module_class": "MemoryBackend",
+            "filename": str(root / "data.json"),
+        },
         "users": {"bench": "bench"},
         "taxii": {"max_page_size": 1000},
     }
@@ -193,7 +198,7 @@ def medallion(root: Path, objects: list[dict[str, Any]]) -> tuple[subprocess.Pop
 def test_reading_10000_indicators_back_side_by_side_with_medallion(
     bench: Bench, tmp_path: Path
 ) -> None:
-    objects = [indicator(n, "read") for n in range(10_000)]
+    objects = [indicator(n, "read") for n in range(READ)]
     cid = create(bench, "read-back")
     for start in range(0, len(objects), 1000):
         body = json.dumps({"objects": objects[start : start + 1000]}).encode()
@@ -220,7 +225,7 @@ def test_reading_10000_indicators_back_side_by_side_with_medallion(
     finally:
         process.terminate()
         process.wait()
-    assert accord_count == medallion_count == 10_000
+    assert accord_count == medallion_count == READ
     accord_rate, medallion_rate = accord_count / accord_seconds, medallion_count / medallion_seconds
     print(
         f"\nread back 10,000 indicators with taxii2-client, pages of 1,000:\n"

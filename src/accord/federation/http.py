@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 from fastapi import Request
 
-from accord.errors import PayloadTooLarge
+from accord.errors import OperatorUnauthorized, PayloadTooLarge
 from accord.federation.auth import AUTH_HEADER, verify_request
 from accord.federation.service import Federation
+from accord.node.home import Node
 
 ENVELOPE_ADVICE = "Send large files as an evidence package."
 
@@ -46,3 +48,16 @@ def authenticated(request: Request, federation: Federation) -> str:
         now=node.clock.now(),
         window=node.settings.clock_skew,
     )
+
+
+def require_operator(node: Node, request: Request) -> None:
+    """The operator API's bearer token (``NODE/operator-token``, ADR 0009)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), node.operator_token.encode()
+    ):
+        raise OperatorUnauthorized(
+            "the operator API needs this node's operator token",
+            advice="Send 'Authorization: Bearer TOKEN' with the token in NODE/operator-token.",
+        )

@@ -8,7 +8,7 @@ import typer
 from fastapi import APIRouter
 
 from accord.federation.domain import Domain, Plugged, Serving
-from accord.intel import cli, feed, taxii
+from accord.intel import api, cli, feed, taxii
 from accord.intel.service import Intel
 from accord.intel.sync import routes, sync_worker
 
@@ -33,6 +33,7 @@ def _routes(intel: Intel) -> APIRouter:
     router = APIRouter()
     router.include_router(routes(intel))
     router.include_router(feed.routes(intel))
+    router.include_router(api.routes(intel))
     return router
 
 

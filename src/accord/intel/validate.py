@@ -350,8 +350,7 @@ def problems_of(value: dict[str, Any]) -> list[FieldError]:
     _check_identity(value, kind, bad)
     _check_required(value, kind, bad)
     _check_types(value, kind, bad)
-    if not found:
-        _check_rules(value, kind, bad)
+    _check_rules(value, kind, bad)
     return found
 
 
@@ -415,10 +414,10 @@ def _check_types(value: dict[str, Any], kind: str, bad: Bad) -> None:
 
 def _check_rules(value: dict[str, Any], kind: str, bad: Bad) -> None:
     created, modified = value.get("created"), value.get("modified")
-    if created and modified and _moment(modified) < _moment(created):
+    if _stamp(created) and _stamp(modified) and _moment(modified) < _moment(created):
         bad("modified", "modified_after_created", "must not be earlier than created (§3.2)", "§3.2")
     for earlier, later, section, strict in ORDERED.get(kind, ()):
-        if earlier in value and later in value:
+        if _stamp(value.get(earlier)) and _stamp(value.get(later)):
             a, b = _moment(value[earlier]), _moment(value[later])
             if b < a or (strict and b == a):
                 word = "later than" if strict else "earlier than"
@@ -430,7 +429,11 @@ def _check_rules(value: dict[str, Any], kind: str, bad: Bad) -> None:
                 )
     if kind == "malware" and value.get("is_family") is True and "name" not in value:
         bad("name", "required", "is required when is_family is true (§4.11)", "§4.11")
-    if kind == "indicator" and value.get("pattern_type") == "stix":
+    if (
+        kind == "indicator"
+        and value.get("pattern_type") == "stix"
+        and isinstance(value.get("pattern"), str)
+    ):
         try:
             check_pattern(value["pattern"])
         except PatternInvalid as exc:
@@ -439,8 +442,8 @@ def _check_rules(value: dict[str, Any], kind: str, bad: Bad) -> None:
         _check_marking(value, bad)
     if kind == "observed-data" and "objects" in value and "object_refs" in value:
         bad("objects", "exclusive", "must not appear with object_refs (§4.14)", "§4.14")
-    refs = value.get("object_marking_refs") or []
-    if kind == "marking-definition" and value.get("id") in refs:
+    refs = value.get("object_marking_refs")
+    if kind == "marking-definition" and isinstance(refs, list) and value.get("id") in refs:
         bad("object_marking_refs", "circular", "must not name the marking itself (§7.2)", "§7.2")
 
 
@@ -457,6 +460,7 @@ def _check_marking(value: dict[str, Any], bad: Bad) -> None:
             "§7.2",
         )
     kind, definition = value.get("definition_type"), value.get("definition")
+    definition = definition if isinstance(definition, dict) else {}
     if kind == "statement" and not isinstance((definition or {}).get("statement"), str):
         bad(
             "definition.statement",
@@ -466,6 +470,10 @@ def _check_marking(value: dict[str, Any], bad: Bad) -> None:
         )
     if kind == "tlp" and (definition or {}).get("tlp") not in ("white", "green", "amber", "red"):
         bad("definition.tlp", "enum", "must be white, green, amber or red (§7.2.1.4)", "§7.2.1.4")
+
+
+def _stamp(value: Any) -> bool:
+    return isinstance(value, str) and TIMESTAMP.match(value) is not None
 
 
 def _moment(text: str) -> datetime:

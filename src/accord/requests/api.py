@@ -4,16 +4,14 @@ as ``accord request``, behind the node's operator token, with the project's one 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from accord.errors import FieldError, InputError, OperatorUnauthorized
-from accord.federation.http import read_limited
-from accord.node.home import Node
+from accord.errors import FieldError, InputError
+from accord.federation.http import read_limited, require_operator
 from accord.requests import views
 from accord.requests.events import Kind
 from accord.requests.models import article_of
@@ -31,10 +29,10 @@ def routes(service: Requests) -> APIRouter:
     _ = node.operator_token  # made at start, so the operator can read it from the folder
 
     def operator(request: Request) -> None:
-        _operator(node, request)
+        require_operator(node, request)
 
     async def body(request: Request) -> dict[str, Any]:
-        _operator(node, request)
+        require_operator(node, request)
         return await _body(request)
 
     @router.post(f"{PREFIX}/validate")
@@ -106,18 +104,6 @@ def routes(service: Requests) -> APIRouter:
         return views.summary(summary)
 
     return router
-
-
-def _operator(node: Node, request: Request) -> None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), node.operator_token.encode()
-    ):
-        raise OperatorUnauthorized(
-            "the operator API needs this node's operator token",
-            advice="Send 'Authorization: Bearer TOKEN' with the token in NODE/operator-token.",
-        )
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from stix2validator import ValidationOptions, validate_instance
 
 from accord.intel.validate import problems_of
@@ -58,3 +60,58 @@ def test_every_rule_an_object_breaks_is_listed() -> None:
     value["spec_version"] = "2.0"
     fields = {p.field.split(".", 1)[1] for p in problems_of(value)}
     assert fields == {"pattern", "confidence", "spec_version"}
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+TYPES = st.sampled_from(
+    [
+        "indicator",
+        "malware",
+        "sighting",
+        "relationship",
+        "marking-definition",
+        "observed-data",
+        "report",
+        "ipv4-addr",
+        "x-custom-thing",
+    ]
+)
+PROPERTIES = st.sampled_from(
+    [
+        "id",
+        "created",
+        "modified",
+        "pattern",
+        "pattern_type",
+        "valid_from",
+        "valid_until",
+        "definition",
+        "definition_type",
+        "object_marking_refs",
+        "granular_markings",
+        "count",
+        "first_seen",
+        "last_seen",
+        "is_family",
+        "extensions",
+        "labels",
+        "confidence",
+        "spec_version",
+        "name",
+    ]
+)
+
+
+@given(TYPES, st.dictionaries(PROPERTIES, JSONISH, max_size=10))
+def test_any_object_gets_a_verdict_never_a_crash(kind: str, properties: dict[str, Any]) -> None:
+    value = {"type": kind, **properties}
+    problems = problems_of(value)
+    assert all(p.rule and p.article for p in problems)
+    if not problems:
+        assert reference_verdict(value)
