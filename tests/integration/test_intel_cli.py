@@ -60,7 +60,8 @@ def test_the_intel_commands(tmp_path: Path) -> None:
         ("intel", "preview", ioc["id"], "--to", "asean-russia", "--dir", vn),
         ("intel", "share", ioc["id"], "--to", "za-cert", "--dir", vn),
     )
-    assert ioc["id"] in listed.out and "TLP:AMBER" in listed.out
+    assert ioc["id"] in listed.out
+    assert "TLP:AMBER" in listed.out
     assert json.dumps(ioc) in shown.stdout
     assert (
         "ru-cert receives" in preview.out.replace("│", "").replace("  ", " ")

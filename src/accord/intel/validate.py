@@ -414,7 +414,7 @@ def _check_types(value: dict[str, Any], kind: str, bad: Bad) -> None:
 
 def _check_rules(value: dict[str, Any], kind: str, bad: Bad) -> None:
     created, modified = value.get("created"), value.get("modified")
-    if _stamp(created) and _stamp(modified) and _moment(modified) < _moment(created):
+    if _stamp(created) and _stamp(modified) and _moment(str(modified)) < _moment(str(created)):
         bad("modified", "modified_after_created", "must not be earlier than created (§3.2)", "§3.2")
     for earlier, later, section, strict in ORDERED.get(kind, ()):
         if _stamp(value.get(earlier)) and _stamp(value.get(later)):
