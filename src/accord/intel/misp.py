@@ -145,20 +145,7 @@ def write_feed(folder: Path, events: Sequence[Mapping[str, Any]]) -> Path:
     for event in events:
         uid = str(event["uuid"])
         (folder / f"{uid}.json").write_text(json.dumps({"Event": event}, ensure_ascii=False))
-        manifest[uid] = {
-            key: event[key]
-            for key in (
-                "info",
-                "Orgc",
-                "analysis",
-                "published",
-                "threat_level_id",
-                "timestamp",
-                "date",
-                "Tag",
-            )
-            if key in event
-        }
+        manifest[uid] = manifest_entry(event)
     path = folder / "manifest.json"
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
     return path

@@ -22,7 +22,7 @@ from accord.audit.log import record
 from accord.audit.models import Action, Event
 from accord.db.schema import intel_status
 from accord.envelope.core import sha256_hex
-from accord.envelope.models import Kind, Opened
+from accord.envelope.models import Kind, Opened, Priority
 from accord.errors import (
     AccordError,
     FieldError,
@@ -114,20 +114,7 @@ class Intel:
         try:
             return self.collection(INBOX)
         except NotFoundError:
-            item = Collection(
-                str(uuid.uuid5(uuid.NAMESPACE_URL, f"accord:{self.node.id}:{INBOX}")),
-                INBOX,
-                "Shared with this node",
-                "What partners shared, with their grants.",
-                (),
-                (),
-            )
-            try:
-                return self.node.writer.run(
-                    store.create_collection_job(item, self.node.clock.now())
-                )
-            except AccordError:
-                return self.collection(INBOX)
+            return self.node.writer.run(lambda c: self._inbox_in(c, self.node.clock.now()))
 
     # Adding --------------------------------------------------------------------------------
 
@@ -505,11 +492,14 @@ class Intel:
             "grants": sorted({g.token for _, g in carried}),
             "objects": [r.raw.decode() for r, _ in carried],
         }
-        job, message_id = self.federation.prepare(to, Kind.INTEL_SHARE, body, _priority())
+        return self._send(to, Kind.INTEL_SHARE, body, (self.node.id, *recipients))
+
+    def _send(self, to: str, kind: Kind, body: dict[str, Any], parties: tuple[str, ...]) -> str:
+        """Queue the message and its ``intel.shared`` record in one transaction."""
+        now = self.node.clock.now()
+        job, message_id = self.federation.prepare(to, kind, body, Priority.ROUTINE)
         digest = sha256_hex("\n".join(body["objects"]).encode())
-        shared = Event(
-            self.node.id, Action.INTEL_SHARED, message_id, digest, (self.node.id, *recipients)
-        )
+        shared = Event(self.node.id, Action.INTEL_SHARED, message_id, digest, parties)
 
         def send(connection: Connection) -> None:
             job(connection)
@@ -655,22 +645,7 @@ class Intel:
             self._refused(obj.id, producer, now, refusal)
         self.add(self.inbox().id, obj.raw, asker=self.node.id)
         body = {"grants": [], "objects": [obj.raw.decode()]}
-        job, message_id = self.federation.prepare(producer, Kind.INTEL_SIGHTING, body, _priority())
-        event = Event(
-            self.node.id,
-            Action.INTEL_SHARED,
-            message_id,
-            sha256_hex(obj.raw),
-            (self.node.id, producer),
-        )
-
-        def send(connection: Connection) -> None:
-            job(connection)
-            record(connection, [event], now)
-
-        self.node.writer.run(send)
-        self.federation.enqueued()
-        return message_id
+        return self._send(producer, Kind.INTEL_SIGHTING, body, (self.node.id, producer))
 
 
 def row_marking(row: Row) -> Marking:
@@ -725,12 +700,6 @@ def _status(status_id: str, now: datetime, outcomes: Sequence[store.Outcome]) ->
         "pending_count": 0,
         "pendings": [],
     }
-
-
-def _priority() -> Any:
-    from accord.envelope.models import Priority  # noqa: PLC0415
-
-    return Priority.ROUTINE
 
 
 def _page_is_no_message(_connection: Connection, opened: Opened, _at: datetime) -> list[Event]:

@@ -17,6 +17,7 @@ from typing import Any
 from accord.errors import FieldError, StixInvalid
 from accord.intel.pattern import PatternInvalid, check_pattern
 from accord.intel.stix import IDENTIFIER, SPEC_VERSION, StixObject
+from accord.intel.validate_names import OBSERVABLE_TYPE
 
 # STIX 2.1 §2.14 timestamp: RFC 3339, UTC, "Z"
 TIMESTAMP = re.compile(
@@ -57,28 +58,7 @@ SDO = frozenset(
     ]
 )
 SRO = frozenset({"relationship", "sighting"})
-SCO = frozenset(
-    [
-        "artifact",
-        "autonomous-system",
-        "directory",
-        "domain-name",
-        "email-addr",
-        "email-message",
-        "file",
-        "ipv4-addr",
-        "ipv6-addr",
-        "mac-addr",
-        "mutex",
-        "network-traffic",
-        "process",
-        "software",
-        "url",
-        "user-account",
-        "windows-registry-key",
-        "x509-certificate",
-    ]
-)
+SCO = OBSERVABLE_TYPE
 META = frozenset({"marking-definition", "language-content", "extension-definition"})
 # Properties each type must have, beyond the common ones (the schemas' "required")
 REQUIRED: Mapping[str, tuple[str, ...]] = {

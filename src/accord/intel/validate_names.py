@@ -25,84 +25,37 @@ OBSERVABLE_TYPE = frozenset(
         "x509-certificate",
     )
 )
+# the properties every observable has (STIX 2.1 §3.2, §6)
+COMMON = (
+    "defanged",
+    "extensions",
+    "granular_markings",
+    "id",
+    "object_marking_refs",
+    "spec_version",
+    "type",
+)
 OBSERVABLE_PROPERTY: dict[str, frozenset[str]] = {
     "artifact": frozenset(
-        [
+        (
+            *COMMON,
             "decryption_key",
-            "defanged",
             "encryption_algorithm",
-            "extensions",
-            "granular_markings",
             "hashes",
-            "id",
             "mime_type",
-            "object_marking_refs",
             "payload_bin",
-            "spec_version",
-            "type",
             "url",
-        ]
+        )
     ),
-    "autonomous-system": frozenset(
-        [
-            "defanged",
-            "extensions",
-            "granular_markings",
-            "id",
-            "name",
-            "number",
-            "object_marking_refs",
-            "rir",
-            "spec_version",
-            "type",
-        ]
-    ),
+    "autonomous-system": frozenset((*COMMON, "name", "number", "rir")),
     "directory": frozenset(
-        [
-            "atime",
-            "contains_refs",
-            "ctime",
-            "defanged",
-            "extensions",
-            "granular_markings",
-            "id",
-            "mtime",
-            "object_marking_refs",
-            "path",
-            "path_enc",
-            "spec_version",
-            "type",
-        ]
+        (*COMMON, "atime", "contains_refs", "ctime", "mtime", "path", "path_enc")
     ),
-    "domain-name": frozenset(
-        [
-            "defanged",
-            "extensions",
-            "granular_markings",
-            "id",
-            "object_marking_refs",
-            "resolves_to_refs",
-            "spec_version",
-            "type",
-            "value",
-        ]
-    ),
-    "email-addr": frozenset(
-        [
-            "belongs_to_ref",
-            "defanged",
-            "display_name",
-            "extensions",
-            "granular_markings",
-            "id",
-            "object_marking_refs",
-            "spec_version",
-            "type",
-            "value",
-        ]
-    ),
+    "domain-name": frozenset((*COMMON, "resolves_to_refs", "value")),
+    "email-addr": frozenset((*COMMON, "belongs_to_ref", "display_name", "value")),
     "email-message": frozenset(
-        [
+        (
+            *COMMON,
             "additional_header_fields",
             "bcc_refs",
             "body",
@@ -110,101 +63,40 @@ OBSERVABLE_PROPERTY: dict[str, frozenset[str]] = {
             "cc_refs",
             "content_type",
             "date",
-            "defanged",
-            "extensions",
             "from_ref",
-            "granular_markings",
-            "id",
             "is_multipart",
             "message_id",
-            "object_marking_refs",
             "raw_email_ref",
             "received_lines",
             "sender_ref",
-            "spec_version",
             "subject",
             "to_refs",
-            "type",
-        ]
+        )
     ),
     "file": frozenset(
-        [
+        (
+            *COMMON,
             "atime",
             "contains_refs",
             "content_ref",
             "ctime",
-            "defanged",
-            "extensions",
-            "granular_markings",
             "hashes",
-            "id",
             "magic_number_hex",
             "mime_type",
             "mtime",
             "name",
             "name_enc",
-            "object_marking_refs",
             "parent_directory_ref",
             "size",
-            "spec_version",
-            "type",
-        ]
+        )
     ),
-    "ipv4-addr": frozenset(
-        [
-            "belongs_to_refs",
-            "defanged",
-            "extensions",
-            "granular_markings",
-            "id",
-            "object_marking_refs",
-            "resolves_to_refs",
-            "spec_version",
-            "type",
-            "value",
-        ]
-    ),
-    "ipv6-addr": frozenset(
-        [
-            "belongs_to_refs",
-            "defanged",
-            "extensions",
-            "granular_markings",
-            "id",
-            "object_marking_refs",
-            "resolves_to_refs",
-            "spec_version",
-            "type",
-            "value",
-        ]
-    ),
-    "mac-addr": frozenset(
-        [
-            "defanged",
-            "extensions",
-            "granular_markings",
-            "id",
-            "object_marking_refs",
-            "spec_version",
-            "type",
-            "value",
-        ]
-    ),
-    "mutex": frozenset(
-        [
-            "defanged",
-            "extensions",
-            "granular_markings",
-            "id",
-            "name",
-            "object_marking_refs",
-            "spec_version",
-            "type",
-        ]
-    ),
+    "ipv4-addr": frozenset((*COMMON, "belongs_to_refs", "resolves_to_refs", "value")),
+    "ipv6-addr": frozenset((*COMMON, "belongs_to_refs", "resolves_to_refs", "value")),
+    "mac-addr": frozenset((*COMMON, "value")),
+    "mutex": frozenset((*COMMON, "name")),
     "network-traffic": frozenset(
-        [
-            "defanged",
+        (
+            *COMMON,
             "dst_byte_count",
             "dst_packets",
             "dst_payload_ref",
@@ -213,76 +105,38 @@ OBSERVABLE_PROPERTY: dict[str, frozenset[str]] = {
             "encapsulated_by_ref",
             "encapsulates_refs",
             "end",
-            "extensions",
-            "granular_markings",
-            "id",
             "ipfix",
             "is_active",
-            "object_marking_refs",
             "protocols",
-            "spec_version",
             "src_byte_count",
             "src_packets",
             "src_payload_ref",
             "src_port",
             "src_ref",
             "start",
-            "type",
-        ]
+        )
     ),
     "process": frozenset(
-        [
+        (
+            *COMMON,
             "child_refs",
             "command_line",
             "created_time",
             "creator_user_ref",
             "cwd",
-            "defanged",
             "environment_variables",
-            "extensions",
-            "granular_markings",
-            "id",
             "image_ref",
             "is_hidden",
-            "object_marking_refs",
             "opened_connection_refs",
             "parent_ref",
             "pid",
-            "spec_version",
-            "type",
-        ]
+        )
     ),
-    "software": frozenset(
-        [
-            "cpe",
-            "defanged",
-            "extensions",
-            "granular_markings",
-            "id",
-            "languages",
-            "name",
-            "object_marking_refs",
-            "spec_version",
-            "swid",
-            "type",
-            "vendor",
-            "version",
-        ]
-    ),
-    "url": frozenset(
-        [
-            "defanged",
-            "extensions",
-            "granular_markings",
-            "id",
-            "object_marking_refs",
-            "spec_version",
-            "type",
-            "value",
-        ]
-    ),
+    "software": frozenset((*COMMON, "cpe", "languages", "name", "swid", "vendor", "version")),
+    "url": frozenset((*COMMON, "value")),
     "user-account": frozenset(
-        [
+        (
+            *COMMON,
             "account_created",
             "account_expires",
             "account_first_login",
@@ -292,58 +146,32 @@ OBSERVABLE_PROPERTY: dict[str, frozenset[str]] = {
             "can_escalate_privs",
             "credential",
             "credential_last_changed",
-            "defanged",
             "display_name",
-            "extensions",
-            "granular_markings",
-            "id",
             "is_disabled",
             "is_privileged",
             "is_service_account",
-            "object_marking_refs",
-            "spec_version",
-            "type",
             "user_id",
-        ]
+        )
     ),
     "windows-registry-key": frozenset(
-        [
-            "creator_user_ref",
-            "defanged",
-            "extensions",
-            "granular_markings",
-            "id",
-            "key",
-            "modified_time",
-            "number_of_subkeys",
-            "object_marking_refs",
-            "spec_version",
-            "type",
-            "values",
-        ]
+        (*COMMON, "creator_user_ref", "key", "modified_time", "number_of_subkeys", "values")
     ),
     "x509-certificate": frozenset(
-        [
-            "defanged",
-            "extensions",
-            "granular_markings",
+        (
+            *COMMON,
             "hashes",
-            "id",
             "is_self_signed",
             "issuer",
-            "object_marking_refs",
             "serial_number",
             "signature_algorithm",
-            "spec_version",
             "subject",
             "subject_public_key_algorithm",
             "subject_public_key_exponent",
             "subject_public_key_modulus",
-            "type",
             "validity_not_after",
             "validity_not_before",
             "version",
             "x509_v3_extensions",
-        ]
+        )
     ),
 }
