@@ -196,3 +196,43 @@ def test_a_misp_instance_pulls_the_collection_as_a_feed(certs: Certs) -> None:
     assert {a["value"] for a in pulled["Attribute"]} == {"pay.shop-deals-2026.example"}
     assert "tlp:green" in {t["name"] for t in pulled["Tag"]}
     assert requests.get(f"{base}/manifest.json", timeout=30).status_code == 401
+
+
+def test_a_sync_cut_off_mid_way_resumes_after_the_partner_restarts(certs: Certs) -> None:
+    """The subscriber stops after its first page (as if killed); the partner restarts; the
+    next sync goes on from the stored cursor: everything once, nothing twice."""
+    objects = [indicator(9500 + i, tlp=Tlp.GREEN, by="vn-cert") for i in range(30)]
+    add_on(certs, "vn-cert", objects, collection=certs.collection)
+
+    class Cut(Exception):
+        pass
+
+    def cut(_done: int, _total: int | None) -> None:
+        raise Cut
+
+    with opened(certs.node("ru-cert")) as node:
+        intel = Intel(Federation(node))
+        into = intel.create_collection("Resumed", alias="resumed")
+        sub = sync.subscribe(
+            intel,
+            "vn-cert",
+            "fraud",
+            into="resumed",
+            types=(),
+            labels=(),
+            markings=("green",),
+            added_after=None,
+        )
+        with pytest.raises(Cut):
+            asyncio.run(sync.pull(intel, sub, cut, limit=10))
+        first = sync.find(intel, sub.id)
+        assert first.cursor is not None
+        assert first.synced == 10
+        certs.node("vn-cert").stop()
+        certs.node("vn-cert").start()
+        rest = asyncio.run(sync.pull(intel, first, lambda _n, _t: None, limit=10))
+        assert sync.find(intel, sub.id).synced == first.synced + rest
+    sql = "SELECT stix_id, count(*) AS n FROM intel_objects WHERE collection = ? GROUP BY stix_id"
+    held = {r["stix_id"]: r["n"] for r in query(db_path(certs.node("ru-cert")), sql, into.id)}
+    assert set(held) >= {ioc["id"] for ioc in objects}
+    assert set(held.values()) == {1}

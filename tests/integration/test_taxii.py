@@ -348,3 +348,30 @@ def test_a_status_is_shown_only_to_its_asker(certs: Certs) -> None:
     with pytest.raises(requests.HTTPError) as caught:
         ru.get_status(status.id)
     assert caught.value.response.status_code == 404
+
+
+def test_a_bundle_from_a_non_participant_is_refused_and_nothing_is_stored(certs: Certs) -> None:
+    """Signed by a key the directory does not know, claiming a participant it does not list."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: PLC0415
+
+    from accord.clock import SystemClock  # noqa: PLC0415
+    from accord.federation.auth import sign_request  # noqa: PLC0415
+
+    before = stored(certs)
+    path = f"/taxii2/api/collections/{certs.collection}/objects/"
+    header = sign_request(
+        participant="xx-cert",
+        key=Ed25519PrivateKey.generate(),
+        audience="vn-cert",
+        method="POST",
+        target=path,
+        now=SystemClock().now(),
+    )
+    response = requests.post(
+        certs.node("vn-cert").url + path,
+        data=json.dumps({"objects": fresh(18)}),
+        headers={"Content-Type": TAXII, "Accept": TAXII, "accord-auth": header},
+        timeout=30,
+    )
+    error_of(response, 401)
+    assert stored(certs) == before
