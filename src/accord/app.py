@@ -23,10 +23,11 @@ from accord.federation.domain import Domain, Plugged, Serving, Worker
 from accord.federation.outbox import Outbox
 from accord.federation.service import Federation
 from accord.federation.transport import HttpTransport
+from accord.intel.domain import DOMAIN as INTEL
 from accord.requests.domain import DOMAIN as REQUESTS
 
 # In this order their commands are listed and their routes are matched.
-DOMAINS: tuple[Domain, ...] = (AUDIT, EVIDENCE, REQUESTS, ALERTS, DEMO)
+DOMAINS: tuple[Domain, ...] = (AUDIT, EVIDENCE, REQUESTS, ALERTS, INTEL, DEMO)
 PEER_CONNECTIONS = 8  # the domains' own calls to peers (witnessing, evidence chunks)
 
 
@@ -70,6 +71,8 @@ def create_app(
 def _include(app: FastAPI, part: Plugged) -> None:
     if part.routes is not None:
         app.include_router(part.routes)
+    for prefix, mounted in part.mounts.items():
+        app.mount(prefix, mounted)
 
 
 def _outbox(federation: Federation) -> Worker:

@@ -142,6 +142,37 @@ class Settings(BaseSettings):
         description="Default interval between two pulls of a subscribed CAP Atom feed.",
     )
 
+    intel_max_content_bytes: int = Field(
+        default=16 * MIB,
+        ge=4 * KIB,
+        le=256 * MIB,
+        description="Largest TAXII Add Objects body (the API root's max_content_length).",
+    )
+    intel_max_objects: int = Field(
+        default=1000,
+        ge=1,
+        le=5000,
+        description="Most STIX objects one TAXII POST, share or file may carry.",
+    )
+    intel_page_limit: int = Field(
+        default=1000,
+        ge=10,
+        le=10000,
+        description="Most objects in one TAXII page; a larger `limit` is lowered to it.",
+    )
+    intel_status_retention: float = Field(
+        default=7 * 24 * HOUR,
+        ge=60,
+        le=90 * 24 * HOUR,
+        description="How long a TAXII status resource stays readable after its Add Objects.",
+    )
+    intel_sync_interval: float = Field(
+        default=300,
+        ge=5,
+        le=24 * HOUR,
+        description="How often a serving node pulls its subscriptions to partners' collections.",
+    )
+
     @model_validator(mode="after")
     def _timeouts_in_order(self) -> Settings:
         if self.delivery_timeout > self.message_max_age:

@@ -15,7 +15,9 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     │   ├── RequestInvalid        a cooperation request record breaks its type's rules (§3)
     │   ├── DocumentInvalid       a TOML or JSON file that cannot be read: size, syntax, top level
     │   │   └── RequestFileInvalid  the same, for a cooperation request file
-    │   └── LanguageNotAvailable  a request rendered in a language with no catalog
+    │   ├── LanguageNotAvailable  a request rendered in a language with no catalog
+    │   ├── StixInvalid           a STIX 2.1 document or object breaks a rule of the spec
+    │   └── MispInvalid           a MISP event that cannot be converted
     ├── NotFoundError             no such message, package or request on this node
     ├── OperatorUnauthorized      the operator API called without the node's operator token
     ├── DirectoryError            participant cards and the signed federation directory
@@ -57,6 +59,29 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     ├── AlertNotFound             no such alert or exercise on this node
     ├── ExerciseInvalid           an exercise definition or inject that breaks a rule
     └── FeedError                 an external CAP feed that cannot be read or trusted
+
+    ├── RequestError              a cooperation request's workflow step breaks a rule (§8)
+    │   ├── TransitionRefused     the event is not allowed from the request's current state
+    │   ├── NotEntitled           only the other State may make this transition
+    │   ├── RefusalInvalid        refusal or postponement without grounds/reasons, or a ground
+    │   │                         that is never valid or does not apply (Art. 40, 42)
+    │   ├── PreservationRuleBroken  hold under 60 days, or expiry of a hold pending a decision
+    │   ├── CollectionPeriodInvalid real-time collection or interception outside its
+    │   │                         authorised period (Art. 45, 46)
+    │   ├── WrittenConfirmationMissing  an oral request treated as received unconfirmed
+    │   ├── OnwardTransferBlocked delivered data sent on without the originator's consent
+    │   ├── ConventionNotInForce  legal basis UNCC-* while not in force for both States
+    │   ├── LanguageNotAccepted   the requested State did not notify the request's language
+    │   ├── EventConflict         two different events carry one id (equivocation)
+    │   ├── RequestNotYetKnown    events whose author cannot be told before their request arrives
+    │   └── RegistryInvalid       the States Parties registry contradicts itself
+    └── IntelError                threat intelligence: collections, sharing, sync (ADR 0014)
+        ├── SharingRefused        a TLP marking or handling code forbids this holder or hop
+        ├── GrantInvalid          a share grant that is forged, altered or not the object's
+        ├── CursorInvalid         a TAXII ``next`` forged, altered or for another query
+        ├── IntelUnauthorized     a TAXII request with no valid token or node signature
+        ├── IntelForbidden        the asker may not read or write this collection
+        └── SyncFailed            a partner's sync page that cannot be used
 """
 
 from __future__ import annotations
@@ -433,4 +458,52 @@ class ExerciseInvalid(AlertError):
 
 class FeedError(AlertError):
     code = "alert_feed_error"
+
+
+# Threat intelligence -------------------------------------------------------------------------
+
+
+class StixInvalid(InputError):
+    """Every broken rule of a STIX document, each naming the object id and property."""
+
+    code = "stix_invalid"
+
+
+class MispInvalid(InputError):
+    code = "misp_invalid"
+
+
+class IntelError(AccordError):
+    code = "intel_error"
+
+
+class SharingRefused(IntelError):
+    """A marking (TLP 2.0, an Art. 47 handling code) forbids this holder or this hop."""
+
+    code = "sharing_refused"
+    http_status = 403
+
+
+class GrantInvalid(IntelError):
+    code = "grant_invalid"
+    http_status = 422
+
+
+class CursorInvalid(IntelError):
+    code = "cursor_invalid"
+    http_status = 400
+
+
+class IntelUnauthorized(IntelError):
+    code = "intel_unauthorized"
+    http_status = 401
+
+
+class IntelForbidden(IntelError):
+    code = "intel_forbidden"
+    http_status = 403
+
+
+class SyncFailed(IntelError):
+    code = "sync_failed"
     http_status = 502

@@ -33,9 +33,10 @@ def test_demo_delivers_and_verifies_everything(tmp_path: Path) -> None:
     # Messages: 1 to ru-gp-ca, 1 to the group's 2 other members, ru's acknowledgement (4).
     # Requests, one message per record or move: preservation 1 + 4 moves; MLA 1 + its link
     # on the preservation + 4 moves + ingest; the hold's close 1; extradition 1 + 4 (18).
-    # Alerts: the warning, its update and its cancel to 3 members each, 1 ack (10); the
-    # exercise's announcement to 3, 2 injects to 3, 2 acks from 2 of them (13).
-    assert "45/45 deliveries with a receipt, 45 receipts verified." in output
+    # Alerts: the warning, its update and its cancel to asean-russia's 4 other members, 1 ack
+    # (13); the exercise's announcement to 3, 2 injects to 3, 2 acks from 2 of them (13).
+    # Intel: the share to asean-russia's 4 other members, the sighting back (5).
+    assert "53/53 deliveries with a receipt, 53 receipts verified." in output
     assert {p.name for p in (tmp_path / "demo").iterdir()} == {
         "vn-mps-247",
         "ru-mvd-247",
@@ -43,6 +44,7 @@ def test_demo_delivers_and_verifies_everything(tmp_path: Path) -> None:
         "za-doj-ca",
         "vn-moh-ew",
         "reports",
+        "vn-cert",
     }
     # Each request ends in the same state on both of its nodes
     assert re.search(r"vn-mps-247: CLOSED, ru-mvd-247: CLOSED", output)
@@ -67,6 +69,10 @@ def test_demo_delivers_and_verifies_everything(tmp_path: Path) -> None:
     report = (tmp_path / "demo" / "reports" / "mekong-flood-2026.html").read_text()
     assert report.count("EXERCISE") >= 4
     assert "no node lists an exercise message among its live alerts" in output
+    # Intel: the campaign under TLP:AMBER to the group, a sighting back, no passing it on
+    assert "ru-mvd-247 holds them with vn-cert's signed grant" in output
+    assert "it reached the producer vn-cert" in output
+    assert "ru-mvd-247 passing it to za-doj-ca refused and audited" in output
     assert _processes_mentioning(str(tmp_path)) == []  # the demo stopped its nodes
 
 

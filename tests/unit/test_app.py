@@ -10,6 +10,7 @@ from datetime import datetime
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, func, select
 
 from accord.app import DOMAINS, create_app
@@ -137,3 +138,37 @@ def test_without_a_domain_its_kind_is_refused_and_its_routes_are_absent(
     assert listing.status_code == 404
     assert posted.status_code == 503
     assert posted.json()["code"] == "storage_error"
+
+
+def test_a_domain_s_mounted_app_answers_everything_under_its_prefix(
+    pair: tuple[Node, Node],
+) -> None:
+    """A mount (TAXII at /taxii2) owns its paths, its 404s and its errors included."""
+    mounted = FastAPI()
+
+    @mounted.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"from": "mounted"}
+
+    @mounted.exception_handler(404)
+    async def missing(_request: object, _error: object) -> JSONResponse:
+        return JSONResponse({"title": "not here"}, status_code=404)
+
+    def serve(_serving: Serving) -> Plugged:
+        return Plugged(mounts={"/mounted": mounted})
+
+    app = create_app(Federation(pair[1]), domains=(Domain("mounts", lambda _: None, serve),))
+
+    async def call() -> tuple[httpx.Response, ...]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ru") as client:
+            return (
+                await client.get("/mounted/hello"),
+                await client.get("/mounted/nothing"),
+                await client.get("/nothing"),
+            )
+
+    hello_answer, mounted_404, node_404 = asyncio.run(call())
+    assert hello_answer.json() == {"from": "mounted"}
+    assert mounted_404.json() == {"title": "not here"}  # the mount's own error shape
+    assert node_404.json()["code"] == "not_found"  # the node's, outside the mount

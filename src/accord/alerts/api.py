@@ -35,12 +35,12 @@ def routes(alerts: Alerts, drills: Drills, subscriptions: Feeds) -> APIRouter:
     limit = node.settings.alert_max_bytes + 64 * 1024
 
     async def body(request: Request) -> dict[str, Any]:
-        require_operator(request, node.operator_token)
+        require_operator(node, request)
         return await json_object_body(request, limit, ADVICE)
 
     async def source(request: Request) -> tuple[Source, dict[str, Any]]:
         """A CAP XML body (``application/cap+xml``) or ``{"alert": {fields}, ...}``."""
-        require_operator(request, node.operator_token)
+        require_operator(node, request)
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media in (CAP_MEDIA_TYPE, "application/xml", "text/xml"):
             document = await read_limited(request, node.settings.alert_max_bytes, "CAP document")
@@ -78,7 +78,7 @@ def routes(alerts: Alerts, drills: Drills, subscriptions: Feeds) -> APIRouter:
     @router.get(PREFIX)
     async def listing(request: Request, view: str = "live") -> dict[str, Any]:
         """``view``: live (active actual alerts only), exercise, test or all."""
-        require_operator(request, node.operator_token)
+        require_operator(node, request)
         if view not in VIEWS:
             raise _bad("view", "invalid_choice", f"view is one of {', '.join(VIEWS)}")
         rows = await asyncio.to_thread(alerts.listed, view)
@@ -86,14 +86,14 @@ def routes(alerts: Alerts, drills: Drills, subscriptions: Feeds) -> APIRouter:
 
     @router.get(f"{PREFIX}/{{ref}}")
     async def show(ref: Ref, request: Request) -> dict[str, Any]:
-        require_operator(request, node.operator_token)
+        require_operator(node, request)
         shown = await asyncio.to_thread(alerts.show, ref)
         return views.shown(shown, node.identity.languages)
 
     @router.get(f"{PREFIX}/{{ref}}/cap")
     async def cap_document(ref: Ref, request: Request) -> Response:
         """The message exactly as signed (its XML signature intact)."""
-        require_operator(request, node.operator_token)
+        require_operator(node, request)
         shown = await asyncio.to_thread(alerts.show, ref)
         return Response(shown.stored.xml, media_type=CAP_MEDIA_TYPE)
 
@@ -135,12 +135,12 @@ def _exercise_routes(router: APIRouter, drills: Drills, body: Any) -> None:
 
     @router.get(base)
     async def listing(request: Request) -> dict[str, Any]:
-        require_operator(request, node.operator_token)
+        require_operator(node, request)
         return {"exercises": [views.exercise(e) for e in drills.listed()]}
 
     @router.get(f"{base}/{{exercise_id}}")
     async def show(exercise_id: Name, request: Request) -> dict[str, Any]:
-        require_operator(request, node.operator_token)
+        require_operator(node, request)
         return views.exercise(drills.get(exercise_id), drills.injects(exercise_id))
 
     @router.post(f"{base}/{{exercise_id}}/injects", status_code=201)
@@ -158,7 +158,7 @@ def _exercise_routes(router: APIRouter, drills: Drills, body: Any) -> None:
     async def exercise_feed(exercise_id: Name, request: Request) -> Response:
         """The exercise's messages as an Atom feed, EXERCISE in every title (operators only:
         exercise traffic is never public)."""
-        require_operator(request, node.operator_token)
+        require_operator(node, request)
         exercise = drills.get(exercise_id)
         with node.read_engine.connect() as connection:
             rows = store.of_exercise(connection, exercise_id)
@@ -187,7 +187,7 @@ def _exercise_routes(router: APIRouter, drills: Drills, body: Any) -> None:
     @router.get(f"{base}/{{exercise_id}}/report")
     async def report_json(exercise_id: Name, request: Request, format: str = "json") -> Response:
         """The after-action report, ``format`` json (default) or html."""
-        require_operator(request, node.operator_token)
+        require_operator(node, request)
         made = await asyncio.to_thread(drills.report, exercise_id)
         if format == "html":
             return Response(report.html(made), media_type="text/html; charset=utf-8")

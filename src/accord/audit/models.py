@@ -46,6 +46,16 @@ class Action(StrEnum):
     EXERCISE_CREATED = "exercise.created"
     EXERCISE_CHANGED = "exercise.changed"  # an inject added, or the exercise started
     EXERCISE_REPORTED = "exercise.reported"  # an after-action report written
+    INTEL_ADDED = "intel.added"  # STIX objects stored in a collection (TAXII, CLI, MISP)
+    INTEL_DELETED = "intel.deleted"
+    INTEL_READ = "intel.read"  # a page of objects, manifest or versions served
+    INTEL_WITHHELD = "intel.withheld"  # objects a reader asked for and its markings forbid
+    INTEL_SHARED = "intel.shared"  # objects sent to participants with a grant
+    INTEL_RECEIVED = "intel.received"  # objects a partner shared, stored
+    INTEL_SHARE_REFUSED = "intel.share_refused"  # a hop a marking forbids: blocked, recorded
+    INTEL_SYNCED = "intel.synced"  # a page of a partner's collection stored
+    INTEL_TOKEN_CREATED = "intel.token_created"  # noqa: S105 - an action, not a secret
+    INTEL_TOKEN_REVOKED = "intel.token_revoked"  # noqa: S105 - an action, not a secret
 
 
 @dataclass(frozen=True)

@@ -372,3 +372,95 @@ alert_feeds = Table(
     Column("last_error", Text),
     Column("created_at", Float, nullable=False),
 )
+
+# Threat intelligence (ADR 0014) --------------------------------------------------------------
+
+# TAXII collections this node serves: who may read and write each (participants or groups)
+intel_collections = Table(
+    "intel_collections",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("alias", String(64), unique=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("readers", Text, nullable=False),  # JSON list of participant or group names
+    Column("writers", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# Every version of every STIX object, as received (``raw``); one row per (collection, object,
+# version). ``date_added`` (microseconds) is unique on the node and only grows, so it alone
+# orders a collection (TAXII 2.1 §3.3); ``vkey`` is the version as a sortable timestamp.
+intel_objects = Table(
+    "intel_objects",
+    metadata,
+    Column("collection", String(36), primary_key=True),
+    Column("stix_id", String(300), primary_key=True),
+    Column("vkey", String(32), primary_key=True),  # '' for an object without versions
+    Column("version", String(40), nullable=False),  # modified (or created) as written
+    Column("date_added", Integer, nullable=False),
+    Column("type", String(250), nullable=False),
+    Column("is_last", Integer, nullable=False),
+    Column("is_first", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("origin", String(64), nullable=False),  # the participant who granted it here
+    Column("tlp", Integer),  # markings.Tlp; None: no TLP marking
+    Column("handling", Text, nullable=False),  # JSON list of Art. 47 handling codes
+    Column("unknown", Integer, nullable=False),  # carries a marking this node cannot read
+    Column("labels", Text, nullable=False),  # JSON list, for subscriptions' label filter
+    Column("grant_sha256", String(64)),  # the originator's grant (None: this node's own)
+    Index("ix_intel_objects_added", "collection", "date_added"),
+    Index("ix_intel_objects_last", "collection", "is_last", "date_added"),
+    Index("ix_intel_objects_type", "collection", "type", "is_last", "date_added"),
+    sqlite_with_rowid=False,
+)
+
+# Originators' signed share grants (policy.Grant), once each
+intel_grants = Table(
+    "intel_grants",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("origin", String(64), nullable=False),
+    Column("token", Text, nullable=False),
+    Column("stored_at", Float, nullable=False),
+)
+
+# TAXII 2.1 §4.3 status resources of Add Objects, kept ACCORD_INTEL_STATUS_RETENTION seconds
+intel_status = Table(
+    "intel_status",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("asker", String(128), nullable=False),
+    Column("collection", String(36), nullable=False),
+    Column("document", Text, nullable=False),  # the status resource's JSON
+    Column("created_at", Float, nullable=False),
+    Index("ix_intel_status_created", "created_at"),
+)
+
+# Local tools' API tokens: only the SHA-256 of each token is kept
+intel_tokens = Table(
+    "intel_tokens",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("read", Text, nullable=False),  # JSON list of collection ids or aliases, or ["*"]
+    Column("write", Text, nullable=False),
+    Column("red", Integer, nullable=False),  # may read TLP:RED objects
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+
+# Subscriptions to partners' collections, with the cursor of the last page stored
+intel_subscriptions = Table(
+    "intel_subscriptions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("partner", String(64), nullable=False),
+    Column("collection", String(64), nullable=False),  # the partner's collection id or alias
+    Column("into", String(36), nullable=False),  # the local collection it fills
+    Column("filter", Text, nullable=False),  # JSON: types, labels, markings, added_after
+    Column("cursor", Text),  # the partner's ``next`` after the last stored page
+    Column("synced", Integer, nullable=False),  # objects stored so far
+    Column("updated_at", Float, nullable=False),
+)

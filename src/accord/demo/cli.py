@@ -32,10 +32,12 @@ def register(app: typer.Typer) -> None:
         one-to-one and group messages, run an online-fraud case's cooperation requests
         (preservation, follow-up MLA, extradition), send the MLA's evidence as a sealed package,
         warn the ASEAN-Russia group of an epidemic (CAP 1.2, updated then cancelled), run a
-        flood exercise with its after-action report, and print the timeline. Exits 0 when every
-        message was delivered, every receipt verified, both sides of every request agree, the
-        package arrived, was opened and could not be passed on without authorisation, and the
-        alerts and the exercise went as planned."""
+        flood exercise with its after-action report, share the Vietnamese CERT's TLP:AMBER
+        fraud campaign with the group (a sighting comes back; passing it on outside the
+        audience is refused), and print the timeline. Exits 0 when every message was
+        delivered, every receipt verified, both sides of every request agree, the package
+        arrived, was opened and could not be passed on without authorisation, the alerts
+        and the exercise went as planned, and the campaign reached only its audience."""
         with contextlib.ExitStack() as stack:
             if root is None:
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="accord-")))
@@ -107,6 +109,10 @@ def _print(outcome: scenario.Outcome) -> None:
     if outcome.alerts is not None:
         console.print("\n[bold]Early warning[/] (CAP 1.2, XML-DSig; a joint exercise)")
         for line in outcome.alerts.lines:
+            console.print(f"  {line}", markup=False)
+    if outcome.intel is not None:
+        console.print("\n[bold]Threat intelligence[/] (STIX 2.1, TAXII 2.1, TLP 2.0 on every hop)")
+        for line in outcome.intel.lines:
             console.print(f"  {line}", markup=False)
     if outcome.audit:
         console.print("\n[bold]Audit logs[/] (RFC 9162 Merkle trees, C2SP checkpoints)")

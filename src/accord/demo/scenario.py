@@ -13,7 +13,7 @@ from sqlalchemy import Row, select
 
 from accord.audit.service import AuditLog
 from accord.db.schema import audit_cosignatures, deliveries, incoming, outgoing
-from accord.demo import alerts, cases, evidence
+from accord.demo import alerts, cases, evidence, intel
 from accord.demo.federation import LocalFederation, NodeSpec
 from accord.envelope.models import Kind, Priority
 from accord.envelope.receipt import verify_receipt
@@ -61,10 +61,18 @@ SPECS = [
         (Role.EARLY_WARNING,),
         ("vi", "en"),
     ),
+    NodeSpec(
+        "vn-cert",
+        "Viet Nam Computer Emergency Response Team (VNCERT/CC)",
+        "VN",
+        (Role.CERT,),
+        ("vi", "en"),
+    ),
 ]
 GROUPS = {
     "hanoi-demo": ("vn-mps-247", "ru-gp-ca", "za-doj-ca"),  # the message exercise
-    "asean-russia": ("vn-moh-ew", "vn-mps-247", "ru-mvd-247", "ru-gp-ca"),  # early warning
+    # early warning from the health agency, intelligence from the CERT
+    "asean-russia": ("vn-moh-ew", "vn-cert", "vn-mps-247", "ru-mvd-247", "ru-gp-ca"),
 }
 SETTINGS = "checkpoint_interval = 1\n"  # the demo shows witnessing within seconds
 
@@ -87,6 +95,7 @@ class Outcome:
     requests: cases.Cases | None = None
     evidence: evidence.Story | None = None
     alerts: alerts.Story | None = None
+    intel: intel.Story | None = None
 
     @property
     def ok(self) -> bool:
@@ -94,8 +103,9 @@ class Outcome:
         requests_ok = self.requests is not None and self.requests.ok
         evidence_ok = self.evidence is not None and self.evidence.ok
         alerts_ok = self.alerts is not None and self.alerts.ok
+        intel_ok = self.intel is not None and self.intel.ok
         delivered = total > 0 and self.delivered == total == self.receipts_verified
-        return requests_ok and evidence_ok and alerts_ok and delivered
+        return requests_ok and evidence_ok and alerts_ok and intel_ok and delivered
 
 
 def create(root: Path) -> LocalFederation:
@@ -134,12 +144,15 @@ def run(federation: LocalFederation, timeout: float = 30.0) -> Outcome:
         requested = cases.run(opened, timeout)
         package = evidence.run(opened, requested.mla, timeout)
         warned = alerts.run(opened, federation.root, timeout)
+        shared = intel.run(opened, timeout)
         nodes = list(opened.values())
         _wait_for(lambda: _settled(nodes), timeout)
         _wait_for(lambda: _acknowledged(vn, first), timeout)
         outcome = _collect(nodes)
         audit = [_audit(node, timeout) for node in nodes]
-        return replace(outcome, audit=audit, requests=requested, evidence=package, alerts=warned)
+        return replace(
+            outcome, audit=audit, requests=requested, evidence=package, alerts=warned, intel=shared
+        )
     finally:
         for node in opened.values():
             node.close()

@@ -32,6 +32,9 @@ class Kind(StrEnum):
     REQUEST_EVENTS = "request-events"  # later events of a request, by either State
     ALERT = "alert"  # a signed CAP 1.2 message: alert, update, cancel, ack or error (ADR 0013)
     EXERCISE = "exercise"  # a joint exercise announced by its director to its participants
+    INTEL_SHARE = "intel-share"  # STIX objects with their originator's grant (ADR 0014)
+    INTEL_SIGHTING = "intel-sighting"  # a sighting, back to the producer of what was sighted
+    INTEL_PAGE = "intel-page"  # a page of a subscribed collection: an answer, never a message
 
 
 @dataclass(frozen=True)

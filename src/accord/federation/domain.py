@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 from fastapi import APIRouter
+from starlette.types import ASGIApp
 
 from accord.envelope.models import Kind
 from accord.federation.service import Federation, Handler
@@ -45,6 +46,9 @@ class Plugged:
     workers: Sequence[Worker] = ()
     # blocking work (recovery after a crash) done in a thread before the node answers
     startup: Sequence[Callable[[], None]] = ()
+    # ASGI apps mounted at a path prefix: everything under it is theirs, errors included
+    # (a protocol with its own error format, such as TAXII 2.1 at /taxii2)
+    mounts: Mapping[str, ASGIApp] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from fastapi import Request
 from accord.errors import FieldError, InputError, OperatorUnauthorized, PayloadTooLarge
 from accord.federation.auth import AUTH_HEADER, verify_request
 from accord.federation.service import Federation
+from accord.node.home import Node
 
 ENVELOPE_ADVICE = "Send large files as an evidence package."
 
@@ -52,12 +53,12 @@ def authenticated(request: Request, federation: Federation) -> str:
     )
 
 
-def require_operator(request: Request, token: str) -> None:
-    """The operator API needs this node's operator token (``NODE/operator-token``, ADR 0009)."""
+def require_operator(node: Node, request: Request) -> None:
+    """The operator API's bearer token (``NODE/operator-token``, ADR 0009)."""
     header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
+    scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), token.encode()
+        token.strip().encode(), node.operator_token.encode()
     ):
         raise OperatorUnauthorized(
             "the operator API needs this node's operator token",

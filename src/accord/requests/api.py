@@ -11,7 +11,6 @@ from fastapi.responses import Response
 
 from accord.errors import FieldError, InputError
 from accord.federation.http import json_object_body, require_operator
-from accord.node.home import Node
 from accord.requests import views
 from accord.requests.events import Kind
 from accord.requests.models import article_of
@@ -29,10 +28,10 @@ def routes(service: Requests) -> APIRouter:
     _ = node.operator_token  # made at start, so the operator can read it from the folder
 
     def operator(request: Request) -> None:
-        _operator(node, request)
+        require_operator(node, request)
 
     async def body(request: Request) -> dict[str, Any]:
-        _operator(node, request)
+        require_operator(node, request)
         return await _body(request)
 
     @router.post(f"{PREFIX}/validate")
@@ -104,10 +103,6 @@ def routes(service: Requests) -> APIRouter:
         return views.summary(summary)
 
     return router
-
-
-def _operator(node: Node, request: Request) -> None:
-    require_operator(request, node.operator_token)
 
 
 async def _body(request: Request) -> dict[str, Any]:
