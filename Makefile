@@ -3,7 +3,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 VENV_STAMP := .venv/.synced
 
-.PHONY: demo test lint unit bench bootstrap clean
+.PHONY: demo test lint unit bench fuzz bootstrap clean
 
 bootstrap: $(VENV_STAMP)
 
@@ -26,6 +26,11 @@ unit: $(VENV_STAMP)
 	$(UV) run --frozen pytest
 
 test: lint unit
+
+# The fuzzers of tests/fuzz (and the OpenAPI fuzzer) at length: 5,000 examples per parser;
+# `make test` runs 60. Failures found are kept in .hypothesis/ and tried first next time.
+fuzz: $(VENV_STAMP)
+	ACCORD_FUZZ_EXAMPLES=5000 $(UV) run --frozen python -m pytest tests/fuzz tests/integration/test_openapi_fuzz.py -p no:cacheprovider -o addopts="" --timeout=7200
 
 bench: $(VENV_STAMP)
 	$(UV) run --frozen python -m pytest tests/bench -s -p no:cacheprovider -o addopts="" --timeout=1800

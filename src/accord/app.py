@@ -20,6 +20,7 @@ from accord.demo.domain import DOMAIN as DEMO
 from accord.evidence.domain import DOMAIN as EVIDENCE
 from accord.federation import api
 from accord.federation.domain import Domain, Plugged, Serving, Worker
+from accord.federation.limits import Budget, RateLimit
 from accord.federation.outbox import Outbox
 from accord.federation.service import Federation
 from accord.federation.transport import HttpTransport
@@ -62,6 +63,8 @@ def create_app(
 
     app = FastAPI(title="Accord node", version=__version__, lifespan=lifespan)
     api.install_error_handlers(app, federation.node)
+    budget = Budget(settings.rate_per_address, settings.burst_per_address)
+    app.add_middleware(RateLimit, budget=budget, refuse=api.asgi_refusal(federation.node))
     for part in plugged:
         _include(app, part)
     app.include_router(api.routes(federation))

@@ -173,6 +173,72 @@ class Settings(BaseSettings):
         description="How often a serving node pulls its subscriptions to partners' collections.",
     )
 
+    # Limits of the HTTP API (ADR 0017) ---------------------------------------------------------
+    rate_per_address: float = Field(
+        default=100,
+        ge=0.1,
+        le=100_000,
+        description="Requests a second one source address (an IPv6 /64) may make, on average; "
+        "over it, 429 with Retry-After.",
+    )
+    burst_per_address: int = Field(
+        default=400,
+        ge=1,
+        le=1_000_000,
+        description="Requests one source address may make at once before its rate applies.",
+    )
+    rate_per_peer: float = Field(
+        default=200,
+        ge=0.1,
+        le=100_000,
+        description="Requests a second one participant may make once its signature verified "
+        "(envelopes, evidence chunks, audit proofs), on average.",
+    )
+    burst_per_peer: int = Field(
+        default=800,
+        ge=1,
+        le=1_000_000,
+        description="Requests one participant may make at once before its rate applies.",
+    )
+    max_connections_per_address: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description="Open connections one source address may hold; more are answered 503. "
+        "A peer's outbox holds up to ACCORD_OUTBOX_CONCURRENCY, plus 8 for its other calls.",
+    )
+    max_connections: int = Field(
+        default=1024,
+        ge=8,
+        le=100_000,
+        description="Open connections the node holds in all; more are answered 503.",
+    )
+    header_timeout: float = Field(
+        default=10,
+        ge=0.5,
+        le=300,
+        description="Time a client has to send a request's line and headers (408 after it).",
+    )
+    body_timeout: float = Field(
+        default=120,
+        ge=1,
+        le=3600,
+        description="Time a client has to send a request's body once its headers arrived "
+        "(408 after it); an evidence chunk is 4 MiB.",
+    )
+    keepalive_timeout: float = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="An idle connection between two requests is closed after this long.",
+    )
+    max_header_bytes: int = Field(
+        default=16 * KIB,
+        ge=KIB,
+        le=MIB,
+        description="Largest request line and headers, in bytes (431 over it).",
+    )
+
     @model_validator(mode="after")
     def _timeouts_in_order(self) -> Settings:
         if self.delivery_timeout > self.message_max_age:

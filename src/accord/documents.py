@@ -8,12 +8,12 @@ are refused in their own words.
 
 from __future__ import annotations
 
-import json
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from accord.errors import DocumentInvalid
+from accord.boundedjson import DEFAULT, JsonLimits, check_value, parse_json
+from accord.errors import DocumentInvalid, JsonInvalid
 
 MAX_DOCUMENT_BYTES = 1024 * 1024  # a document is text: 1 MiB leaves room for long summaries
 
@@ -66,38 +66,36 @@ def _read(path: Path, what: str, max_bytes: int, error: type[DocumentInvalid]) -
 
 def _toml(path: Path, text: str, error: type[DocumentInvalid]) -> Any:
     try:
-        return tomllib.loads(text)
+        value = tomllib.loads(text, parse_float=_toml_float)
     except tomllib.TOMLDecodeError as exc:
         raise error(
             f"{path} is not valid TOML: {exc}", advice="Fix the syntax at the place named."
         ) from exc
+    except (ValueError, RecursionError) as exc:  # an integer over 4,300 digits, deep nesting
+        raise error(
+            f"{path} holds a value beyond what a document may: {exc}"[:300],
+            advice="Fix the value named.",
+        ) from exc
+    try:
+        check_value(value, what=str(path), limits=_limits(text))
+    except JsonInvalid as exc:
+        raise error(exc.message, advice="Fix the place named.", errors=exc.errors) from exc
+    return value
+
+
+def _toml_float(literal: str) -> float:
+    if len(literal) > DEFAULT.max_number_chars:
+        raise ValueError(f"a number of {len(literal)} characters")
+    return float(literal)
+
+
+def _limits(text: str) -> JsonLimits:
+    return DEFAULT.but(max_bytes=max(DEFAULT.max_bytes, len(text.encode("utf-8", "replace"))))
 
 
 def _json(path: Path, text: str, what: str, error: type[DocumentInvalid]) -> Any:
+    # a legal document with two values for one field is ambiguous: the parser refuses it
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise error(
-            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            advice="Fix the syntax at the place named.",
-        ) from exc
-    except ValueError as exc:
-        raise error(f"{path}: {exc}", advice="Fix the value named.") from exc
-    except RecursionError as exc:
-        raise error(
-            f"{path} nests too deeply", advice=f"A {what} is a table of fields, not deep data."
-        ) from exc
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # a legal document with two values for one field is ambiguous: refuse it
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"field {key!r} appears twice")
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+        return parse_json(text, what=str(path), limits=_limits(text))
+    except JsonInvalid as exc:
+        raise error(exc.message, advice="Fix the place named.", errors=exc.errors) from exc

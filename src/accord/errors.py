@@ -14,6 +14,8 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     ├── InputError                a user-supplied value breaks a rule (carries field errors)
     │   ├── RequestInvalid        a cooperation request record breaks its type's rules (§3)
     │   ├── DocumentInvalid       a TOML or JSON file that cannot be read: size, syntax, top level
+    │   ├── JsonInvalid           JSON from outside beyond a bound (size, depth, values, numbers)
+    │   │                         or malformed; also a ValueError (accord.boundedjson)
     │   │   └── RequestFileInvalid  the same, for a cooperation request file
     │   ├── LanguageNotAvailable  a request rendered in a language with no catalog
     │   ├── StixInvalid           a STIX 2.1 document or object breaks a rule of the spec
@@ -21,7 +23,9 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     ├── NotFoundError             no such message, package or request on this node
     ├── OperatorUnauthorized      the operator API called without the node's operator token
     ├── DirectoryError            participant cards and the signed federation directory
+    │   └── KeyRetired            signed with a compromised key, not anchored before its rotation
     ├── EnvelopeError             a message that must not be accepted (one subclass per attack)
+    │   └── UnknownRecipient      addressed to ids the receiver's directory does not list
     ├── DeliveryError             a peer could not be reached or answered wrongly
     ├── AuditError                the audit log, its proofs, checkpoints and witnesses
     │   ├── ProofInvalid          an inclusion or consistency proof does not hold
@@ -87,6 +91,7 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,13 @@ class OperatorUnauthorized(AccordError):
 
     code = "operator_token_required"
     http_status = 401
+    headers: ClassVar[dict[str, str]] = {"www-authenticate": 'Bearer realm="accord"'}  # RFC 6750 §3
+
+
+class JsonInvalid(InputError, ValueError):
+    """JSON from outside that is malformed or beyond a bound of ``accord.boundedjson``."""
+
+    code = "json_invalid"
 
 
 class NotFoundError(AccordError):
@@ -182,6 +194,14 @@ class UnknownParticipant(DirectoryError):
     code = "unknown_participant"
 
 
+class KeyRetired(DirectoryError):
+    """Signed with a key its participant retired as compromised, and not proven to have been
+    signed before the rotation (ADR 0018)."""
+
+    code = "key_retired"
+    http_status = 403
+
+
 # Envelope ----------------------------------------------------------------------------------
 
 
@@ -204,6 +224,12 @@ class WrongSigner(EnvelopeError):
 class UnknownSender(EnvelopeError):
     code = "sender_unknown"
     http_status = 403
+
+
+class UnknownRecipient(EnvelopeError):
+    """An envelope addressed to ids the receiver's directory does not list (ADR 0016)."""
+
+    code = "recipient_unknown"
 
 
 class NotARecipient(EnvelopeError):

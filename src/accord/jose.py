@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from joserfc.jwk import OKPKey
 
+from accord.boundedjson import DEFAULT, JsonLimits, parse_object
+
 SIG_ALG = "Ed25519"
 KEY_ALG = "ECDH-ES+A256KW"
 CONTENT_ENC = "A256GCM"
@@ -120,19 +122,28 @@ def _okp_public_bytes(jwk: dict[str, Any], curve: str) -> bytes:
     return raw
 
 
-def json_object(data: bytes | str, what: str) -> dict[str, Any]:
-    """Parse JSON that must be an object; ValueError naming ``what`` otherwise."""
-    try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{what} is not valid JSON: {exc}") from exc
-    except RecursionError:
-        raise ValueError(f"{what} is nested too deeply to be a JOSE object") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} must be a JSON object")  # noqa: TRY004 - callers map ValueError
-    return value
+def json_object(data: bytes | str, what: str, limits: JsonLimits = DEFAULT) -> dict[str, Any]:
+    """Parse JSON that must be an object, within ``limits`` (:mod:`accord.boundedjson`);
+    JsonInvalid, a ValueError naming ``what``, otherwise."""
+    return parse_object(data, what=what, limits=limits)
 
 
 def dump(value: Any) -> bytes:
     """Compact UTF-8 JSON with sorted keys, for bytes that are signed and then carried as-is."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def string_members(
+    value: dict[str, Any], where: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> None:
+    """A JWS/JWE JSON serialization's members are the ones its RFC names, each a string: so
+    that nothing else reaches joserfc (which raises TypeError on a null signature)."""
+    unknown = sorted(set(value) - {*required, *optional})
+    if unknown:
+        raise ValueError(f"{where}: member {unknown[0][:40]!r} is not allowed here")
+    for name in required:
+        if not isinstance(value.get(name), str):
+            raise ValueError(f"{where}: {name} must be a string")  # noqa: TRY004 - mapped
+    for name in optional:
+        if name in value and not isinstance(value[name], str):
+            raise ValueError(f"{where}: {name} must be a string")

@@ -178,7 +178,7 @@ def test_tampered_documents_are_refused_naming_what_failed(logged: Logged) -> No
     key_id = NoteVerifier.from_vkey(logged.vkey).key_id.hex()
     for run, (_source, _edit, says) in zip(tampered, TAMPERED.values(), strict=True):
         refused(run, says.format(key_id=key_id))
-    refused(not_json, "document is not JSON")
+    refused(not_json, "document is not valid JSON")
     refused(
         wrong_card,
         "note carries no Ed25519 note signature (type 0x01) by key accord-audit/ru-gp-ca+",

@@ -124,7 +124,7 @@ class Attack:
 def _edit(wire: bytes, change: Callable[[dict[str, Any]], None]) -> bytes:
     document = json.loads(wire)
     change(document)
-    return json.dumps(document).encode()
+    return dump(document)  # ADR 0016: the attack is the change, in the canonical form
 
 
 def _flip_first_byte(b64: str) -> str:
@@ -283,7 +283,10 @@ ATTACKS = [
         id="addressed_to_another_node",
     ),
     pytest.param(
-        Attack(key_entry_for_this_node_removed, 421, "not_a_recipient", "0 recipient entries"),
+        # ADR 0016: entries that are not those 'to' names are malformed, before any key is used
+        Attack(
+            key_entry_for_this_node_removed, 400, "envelope_malformed", "1 entries for 2 addressee"
+        ),
         id="key_entry_for_this_node_removed",
     ),
     pytest.param(
@@ -334,7 +337,7 @@ ATTACKS = [
         id="json_that_is_not_a_jwe",
     ),
     pytest.param(
-        Attack(deeply_nested_json, 400, "envelope_malformed", "nested too deeply"),
+        Attack(deeply_nested_json, 400, "envelope_malformed", "nests too deeply"),
         id="deeply_nested_json",
     ),
     pytest.param(

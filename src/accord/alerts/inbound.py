@@ -49,7 +49,7 @@ class Inbound:
         root = parse(data, max_bytes=self.node.settings.alert_max_bytes)
         feed, relay_key = _relay(body.get("relay"))
         if feed is None:
-            signed = signature.verify(root, self._alert_key(sender), sender)
+            signed = signature.verify(root, self._alert_key(sender, opened.routing.created), sender)
         elif relay_key is not None:  # the key the relaying node pinned: checked here too
             signed = signature.verify(root, relay_key, f"feed {feed}")
         else:
@@ -102,8 +102,22 @@ class Inbound:
             )
         ]
 
-    def _alert_key(self, participant: str) -> signature.PublicKey:
-        jwk = self.federation.directory().participant(participant).alert_key
+    def _alert_key(self, participant: str, created: datetime) -> signature.PublicKey:
+        """The alert key ``participant`` had in force when it made the message (ADR 0018): a
+        message queued before a rotation still verifies; a compromised key never does."""
+        listed = self.federation.directory().participant(participant)
+        jwk, retired = listed.key_at("alert_key", created)
+        if retired is not None and retired.compromised:
+            raise AlertSignatureInvalid(
+                f"{participant}'s alert key in force at {created.isoformat()} was retired as "
+                f"compromised at {retired.until.isoformat()}",
+                advice="Ask the sender to sign the alert anew with its current key.",
+                errors=[
+                    FieldError(
+                        "alert.Signature", "key_retired", "key compromised", "CAP 1.2 §3.3.2.1"
+                    )
+                ],
+            )
         if jwk is None:
             raise AlertSignatureInvalid(
                 f"the directory lists no alert signing key for {participant}",

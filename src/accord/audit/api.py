@@ -28,12 +28,13 @@ from accord.audit.witness import (
 )
 from accord.audit.witnessing import Witnessing
 from accord.errors import AccordError
-from accord.federation.http import authenticated, read_limited
+from accord.federation.http import authenticated, body_schema, read_limited
 from accord.federation.service import Federation
 
 AUDIT_PREFIX = "/audit/v1"
 log = structlog.get_logger("accord.audit")
 WITNESS_REQUEST = "witness request"
+TEXT = body_schema("text/plain", {"type": "string"})  # C2SP tlog-witness bodies
 WITNESS_ADVICE = "A checkpoint with its consistency proof is a few kilobytes; send only that."
 
 
@@ -43,7 +44,7 @@ def routes(federation: Federation, witnessing: Witnessing) -> APIRouter:
     audit = AuditLog(node)
     spreading: set[asyncio.Task[None]] = set()
 
-    @router.post(ADD_CHECKPOINT)
+    @router.post(ADD_CHECKPOINT, openapi_extra=TEXT)
     async def add_checkpoint(request: Request) -> Response:
         """C2SP tlog-witness: co-sign a checkpoint that extends the last one seen."""
         body = await read_limited(request, MAX_BODY_BYTES, WITNESS_REQUEST, WITNESS_ADVICE)
@@ -58,7 +59,7 @@ def routes(federation: Federation, witnessing: Witnessing) -> APIRouter:
         task.add_done_callback(spreading.discard)
         return Response(lines, 200, media_type="text/plain; charset=utf-8")
 
-    @router.post(GOSSIP)
+    @router.post(GOSSIP, openapi_extra=TEXT)
     async def gossip(request: Request) -> dict[str, str]:
         """A checkpoint another witness co-signed; a contradiction raises an alarm here."""
         note = await read_limited(request, MAX_BODY_BYTES, WITNESS_REQUEST, WITNESS_ADVICE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,9 +34,10 @@ from accord.audit.models import (
     Published,
 )
 from accord.audit.note import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
+from accord.boundedjson import parse_object
 from accord.db.engine import write_cache
 from accord.db.schema import audit_checkpoints, audit_nodes, audit_records
-from accord.errors import AuditError, LogCorrupted, NotFoundError
+from accord.errors import AuditError, JsonInvalid, LogCorrupted, NotFoundError
 
 _FRONTIER = "accord.audit.frontier"
 # Subtrees of 16 leaves and more are stored; smaller ones are recomputed from at most 8 leaf
@@ -176,11 +178,13 @@ class PerfectReader:
 # Checkpoints ---------------------------------------------------------------------------------
 
 
-def publish(connection: Connection, signer: NoteSigner, now: datetime) -> Published:
+def publish(
+    connection: Connection, signer: NoteSigner, now: datetime, verifier: Verifier | None = None
+) -> Published:
     """Sign a checkpoint of the tree as it is (C2SP tlog-checkpoint); when nothing was added
     since the latest one, that one is returned."""
     size = tree_size(connection)
-    latest = latest_checkpoint(connection, signer.verifier())
+    latest = latest_checkpoint(connection, verifier or signer.verifier())
     if latest is not None and latest.checkpoint.size == size:
         return latest
     root = root_hash(size, PerfectReader(connection)) if size else EMPTY_ROOT
@@ -192,14 +196,14 @@ def publish(connection: Connection, signer: NoteSigner, now: datetime) -> Publis
     return Published(checkpoint, note, now)
 
 
-def latest_checkpoint(connection: Connection, verifier: NoteVerifier) -> Published | None:
+def latest_checkpoint(connection: Connection, verifier: Verifier) -> Published | None:
     row = connection.execute(
         select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(1)
     ).first()
     return None if row is None else _published(row.note, row.at, verifier)
 
 
-def checkpoint_at(connection: Connection, size: int, verifier: NoteVerifier) -> Published:
+def checkpoint_at(connection: Connection, size: int, verifier: Verifier) -> Published:
     row = connection.execute(
         select(audit_checkpoints).where(audit_checkpoints.c.size == size)
     ).first()
@@ -214,8 +218,28 @@ def checkpoint_at(connection: Connection, size: int, verifier: NoteVerifier) -> 
     return _published(row.note, row.at, verifier)
 
 
-def _published(note: bytes, at: float, verifier: NoteVerifier) -> Published:
-    return Published(open_checkpoint(note, verifier), note, datetime.fromtimestamp(at, UTC))
+def _published(note: bytes, at: float, verifier: Verifier) -> Published:
+    moment = datetime.fromtimestamp(at, UTC)
+    key = verifier.at(moment) if isinstance(verifier, LogKeys) else verifier
+    return Published(open_checkpoint(note, key), note, moment)
+
+
+@dataclass(frozen=True)
+class LogKeys:
+    """The keys a log signed its checkpoints with over time (ADR 0018): each checkpoint is
+    checked with the key in force when it was signed, ``(from, verifier)`` oldest first."""
+
+    history: tuple[tuple[datetime | None, NoteVerifier], ...]
+
+    def at(self, moment: datetime) -> NoteVerifier:
+        found = self.history[0][1]
+        for since, verifier in self.history[1:]:
+            if since is not None and since <= moment:
+                found = verifier
+        return found
+
+
+Verifier = NoteVerifier | LogKeys
 
 
 # Proofs --------------------------------------------------------------------------------------
@@ -231,7 +255,7 @@ def entry(connection: Connection, index: int) -> Entry:
     return Entry(index, _as_bytes(row.record), tuple(json.loads(row.parties)))
 
 
-def prove_inclusion(connection: Connection, index: int, verifier: NoteVerifier) -> InclusionProof:
+def prove_inclusion(connection: Connection, index: int, verifier: Verifier) -> InclusionProof:
     """RFC 9162 §2.1.3.1: entry ``index`` against the latest checkpoint."""
     found = entry(connection, index)
     latest = latest_checkpoint(connection, verifier)
@@ -247,7 +271,7 @@ def prove_inclusion(connection: Connection, index: int, verifier: NoteVerifier) 
 
 
 def prove_consistency(
-    connection: Connection, old: int, new: int, verifier: NoteVerifier
+    connection: Connection, old: int, new: int, verifier: Verifier
 ) -> ConsistencyProof:
     """RFC 9162 §2.1.4.1: the checkpoint of size ``new`` extends that of size ``old``."""
     if old > new:
@@ -289,7 +313,7 @@ class _Frontier:
         return digest
 
 
-def verify_local(connection: Connection, verifier: NoteVerifier) -> tuple[int, int, int]:
+def verify_local(connection: Connection, verifier: Verifier) -> tuple[int, int, int]:
     """Recompute the tree from the stored records and check it against every signed
     checkpoint. Raises LogCorrupted naming the first record that does not match; returns
     (records, checkpoints checked, records not yet covered by a checkpoint)."""
@@ -367,7 +391,6 @@ def _as_bytes(value: object) -> bytes:
 
 def _names_index(data: bytes, index: int) -> bool:
     try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return parse_object(data, what="record").get("index") == index
+    except JsonInvalid:
         return False
-    return isinstance(value, dict) and value.get("index") == index

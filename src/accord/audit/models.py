@@ -22,6 +22,7 @@ class Action(StrEnum):
     DELIVERY_FAILED = "delivery.failed"
     MESSAGE_ACKNOWLEDGED = "message.acknowledged"
     DIRECTORY_INSTALLED = "directory.installed"
+    KEY_ROTATED = "key.rotated"  # ADR 0018: a new generation of this node's keys
     WITNESS_ALARM = "witness.alarm"
     EVIDENCE_SEALED = "evidence.sealed"
     EVIDENCE_EXTRACTED = "evidence.extracted"

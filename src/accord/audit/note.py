@@ -37,6 +37,7 @@ __all__ = [
     "Checkpoint",
     "NoteSigner",
     "NoteVerifier",
+    "checkpoint_of",
     "cosign",
     "open_checkpoint",
     "open_note",
@@ -473,7 +474,12 @@ def sign_checkpoint(cp: Checkpoint, signer: NoteSigner) -> bytes:
 
 def open_checkpoint(note: bytes, verifier: NoteVerifier) -> Checkpoint:
     """Verify the log's signature, then parse the checkpoint and check its origin."""
-    checkpoint = parse_checkpoint_body(open_note(note, verifier))
+    return checkpoint_of(open_note(note, verifier), verifier)
+
+
+def checkpoint_of(text: bytes, verifier: NoteVerifier) -> Checkpoint:
+    """Parse the note text ``verifier``'s signature covers and check its origin."""
+    checkpoint = parse_checkpoint_body(text)
     if checkpoint.origin != verifier.name:
         raise _invalid(
             f"checkpoint origin {checkpoint.origin[:80]!r} differs from the log key name "

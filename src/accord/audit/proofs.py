@@ -13,14 +13,13 @@ Three document types, each tagged by ``type``:
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 from typing import Any
 
 from accord.audit.merkle import HASH_SIZE, leaf_hash, verify_consistency, verify_inclusion
 from accord.audit.models import ConsistencyProof, InclusionProof
 from accord.audit.note import Checkpoint, NoteVerifier, open_checkpoint
-from accord.errors import ProofInvalid
+from accord.boundedjson import DEFAULT, parse_object
+from accord.errors import JsonInvalid, ProofInvalid
 
 CHECKPOINT = "accord-checkpoint/v1"
 INCLUSION = "accord-inclusion-proof/v1"
@@ -82,7 +81,7 @@ def _verify_inclusion(
             f"tree_size: {size} differs from the checkpoint's size {checkpoint.size}"
         )
     entry_text = _str(document, "entry")
-    entry = json.loads(entry_text) if _is_json_object(entry_text) else None
+    entry = _entry(entry_text)
     if entry is None or entry.get("index") != index:
         raise ProofInvalid(f"entry: not an audit record with index {index}")
     # RFC 9162 §2.1.3.2: recompute the root from the leaf hash and the path.
@@ -106,12 +105,9 @@ def _load(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_DOCUMENT_BYTES:
         raise ProofInvalid(f"document is {len(data)} bytes; at most {MAX_DOCUMENT_BYTES}")
     try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ProofInvalid(f"document is not JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ProofInvalid("document must be a JSON object")
-    return document
+        return parse_object(data, what="document", limits=DEFAULT.but(max_bytes=MAX_DOCUMENT_BYTES))
+    except JsonInvalid as exc:
+        raise ProofInvalid(exc.message, advice=exc.advice, errors=exc.errors) from exc
 
 
 def _checkpoint(document: dict[str, Any], name: str, verifier: NoteVerifier) -> Checkpoint:
@@ -126,7 +122,7 @@ def _hashes(document: dict[str, Any]) -> list[bytes]:
     for position, value in enumerate(values):
         try:
             digest = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a str with non-ASCII characters
             digest = b""
         if len(digest) != HASH_SIZE:
             raise ProofInvalid(f"proof[{position}]: not a base64 SHA-256 hash")
@@ -148,8 +144,8 @@ def _str(document: dict[str, Any], name: str) -> str:
     return value
 
 
-def _is_json_object(text: str) -> bool:
+def _entry(text: str) -> dict[str, Any] | None:
     try:
-        return isinstance(json.loads(text), dict)
-    except json.JSONDecodeError:
-        return False
+        return parse_object(text, what="entry")
+    except JsonInvalid:
+        return None

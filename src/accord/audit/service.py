@@ -18,8 +18,28 @@ from accord.node.home import Node
 class AuditLog:
     def __init__(self, node: Node) -> None:
         self._node = node
-        self.signer = NoteSigner(log.log_origin(node.id), node.keys.signing)
-        self.verifier = NoteVerifier(self.signer.name, node.keys.signing.public_key())
+
+    @property
+    def history(self) -> log.LogKeys:
+        """Every key this log signed with, from when (ADR 0018): each stored checkpoint is
+        checked with the key it was signed with."""
+        origin = log.log_origin(self._node.id)
+        return log.LogKeys(
+            tuple(
+                (g.since, NoteVerifier(origin, g.keys.signing.public_key()))
+                for g in self._node.ring.generations
+            )
+        )
+
+    @property
+    def signer(self) -> NoteSigner:
+        """The log's key in force now: checkpoints after a rotation use the new key."""
+        return NoteSigner(log.log_origin(self._node.id), self._node.keys.signing)
+
+    @property
+    def verifier(self) -> NoteVerifier:
+        """The log's public key in force now (what ``accord audit vkey`` prints)."""
+        return self.signer.verifier()
 
     def checkpoint(self) -> Published:
         """Sign a checkpoint of the log as it is now (or return the latest if it is current)."""
@@ -27,11 +47,12 @@ class AuditLog:
 
     def checkpoint_job(self) -> Callable[[Connection], Published]:
         now = self._node.clock.now()
-        return lambda connection: log.publish(connection, self.signer, now)
+        signer = self.signer
+        return lambda connection: log.publish(connection, signer, now, self.history)
 
     def latest(self) -> Published:
         with self._node.read_engine.connect() as connection:
-            latest = log.latest_checkpoint(connection, self.verifier)
+            latest = log.latest_checkpoint(connection, self.history)
         if latest is None:
             raise NotFoundError(
                 "this node has not signed a checkpoint yet",
@@ -53,11 +74,11 @@ class AuditLog:
                     f"no audit entry {index} concerning {viewer}",
                     advice="Ask for the entries named in receipts you hold.",
                 )
-            return log.prove_inclusion(connection, index, self.verifier)
+            return log.prove_inclusion(connection, index, self.history)
 
     def consistency(self, old: int, new: int) -> ConsistencyProof:
         with self._node.read_engine.connect() as connection:
-            return log.prove_consistency(connection, old, new, self.verifier)
+            return log.prove_consistency(connection, old, new, self.history)
 
     def alarms(self) -> list[RaisedAlarm]:
         with self._node.read_engine.connect() as connection:
@@ -75,7 +96,7 @@ class AuditLog:
 
     def verify_local(self) -> tuple[int, int, int]:
         with self._node.read_engine.connect() as connection:
-            return log.verify_local(connection, self.verifier)
+            return log.verify_local(connection, self.history)
 
 
 def _parties(connection: Connection, index: int) -> tuple[str, ...]:

@@ -24,11 +24,13 @@ from accord.audit.log import log_origin, record
 from accord.audit.merkle import HASH_SIZE, verify_consistency
 from accord.audit.models import Action, Event
 from accord.audit.note import (
+    MAX_TREE_SIZE,
     Checkpoint,
     NoteSigner,
     NoteVerifier,
+    checkpoint_of,
     cosign,
-    open_checkpoint,
+    open_note,
     signature_lines,
 )
 from accord.db.schema import audit_alarms, witnessed
@@ -113,6 +115,11 @@ def _decimal(text: str) -> int:
         raise CheckpointInvalid(
             f"old size {text[:20]!r} is not a decimal without leading zeros", advice=_FORMAT
         )
+    # C2SP tlog-witness: sizes are uint64; never hand int() a 5,000-digit string
+    if len(text) > len(str(MAX_TREE_SIZE)) or int(text) > MAX_TREE_SIZE:
+        raise CheckpointInvalid(
+            f"old size {text[:20]}… ({len(text)} digits) is over 2^64-1", advice=_FORMAT
+        )
     return int(text)
 
 
@@ -141,14 +148,18 @@ def log_verifier(note: bytes, directory: Directory) -> tuple[str, NoteVerifier]:
 
 
 def open_trusted(note: bytes, directory: Directory) -> tuple[str, Checkpoint]:
+    """The log's participant and its checkpoint: the signature is checked first (403 when it
+    does not hold), then the text it signed is parsed (400 naming the line, for instance a
+    tree size of 5,000 digits signed by the log itself)."""
     participant, verifier = log_verifier(note, directory)
     try:
-        return participant, open_checkpoint(note, verifier)
+        text = open_note(note, verifier)
     except CheckpointInvalid as exc:
         raise UntrustedCheckpoint(
             f"checkpoint of {participant} is not signed by its directory key: {exc.message}",
             advice=exc.advice,
         ) from exc
+    return participant, checkpoint_of(text, verifier)
 
 
 # The witness's state: one job decides and persists atomically (C2SP tlog-witness requires it).

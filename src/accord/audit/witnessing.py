@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 from datetime import datetime
 
 import structlog
@@ -29,6 +28,7 @@ from accord.audit.witness import (
     parse_add_checkpoint,
     witness_name,
 )
+from accord.boundedjson import parse_object
 from accord.db.schema import audit_cosignatures
 from accord.errors import AccordError, ProofInvalid, SplitView
 from accord.federation.auth import AUTH_HEADER, sign_request
@@ -45,7 +45,11 @@ class Witnessing:
         self._federation = federation
         self.node = federation.node
         self._transport = transport
-        self.signer = NoteSigner(witness_name(self.node.id), self.node.keys.signing)
+
+    @property
+    def signer(self) -> NoteSigner:
+        """This witness's key in force now (ADR 0018)."""
+        return NoteSigner(witness_name(self.node.id), self.node.keys.signing)
 
     # As a witness ------------------------------------------------------------------------------
 
@@ -148,8 +152,9 @@ class Witnessing:
             response = await self._transport.request(
                 "POST", url + ADD_CHECKPOINT, body, {"content-type": "text/plain"}
             )
-            if response.status == 409 and response.body.strip().isdigit():
-                old = int(response.body)  # C2SP tlog-witness: retry from the witness's size
+            latest = response.body.strip()
+            if response.status == 409 and latest.isdigit() and len(latest) <= 20:
+                old = int(latest)  # C2SP tlog-witness: retry from the witness's size
                 continue
             if response.status != 200:
                 raise ProofInvalid(f"witness {witness} answered {response.status}")
@@ -200,9 +205,9 @@ def _proof_hashes(body: bytes) -> list[bytes]:
     which fails verification: a log that signed both checkpoints must prove one extends the
     other."""
     try:
-        document = json.loads(body)
+        document = parse_object(body, what="consistency proof")
         if document.get("type") != CONSISTENCY:
             return []
         return [base64.b64decode(h, validate=True) for h in document.get("proof", [])]
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError):
         return []

@@ -14,10 +14,12 @@ from accord import __version__
 from accord.app import DOMAINS, create_app
 from accord.cli.common import DirOption, console, opened_node, report
 from accord.errors import AccordError
+from accord.federation import server
+from accord.federation.api import raw_refusal
 from accord.federation.cli import register as register_federation
 from accord.federation.service import Federation
 from accord.identity.cli import app as directory_app
-from accord.node.cli import card_app
+from accord.node.cli import card_app, key_app, register_backup
 from accord.node.cli import register as register_node
 
 app = typer.Typer(
@@ -37,23 +39,20 @@ def serve(
     """Run the node: the federation HTTP API and the outbox worker, in one process."""
     with opened_node(directory) as node:
         default_host, default_port = node.identity.listen
-        config = uvicorn.Config(
-            create_app(Federation(node), deliver=True),
-            host=host or default_host,
-            port=port or default_port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
+        guard = server.Guard(node.settings, raw_refusal(node))
+        app = create_app(Federation(node), deliver=True)
+        config = server.config(app, guard, host or default_host, port or default_port)
         console.print(f"{node.id} serving on http://{config.host}:{config.port}")
         uvicorn.Server(config).run()
 
 
 app.add_typer(directory_app, name="directory")
 app.add_typer(card_app, name="card")
+app.add_typer(key_app, name="key")
 register_node(app)
 app.command("serve")(serve)
 register_federation(app)
+register_backup(app)
 for domain in DOMAINS:
     domain.commands(app)
 

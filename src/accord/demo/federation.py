@@ -135,13 +135,17 @@ class LocalFederation:
         groups: Mapping[str, tuple[str, ...]],
         settings_toml: str = "",
         registry: Registry | None = None,
+        *,
+        urls: Mapping[str, str] | None = None,
     ) -> LocalFederation:
-        """Create every node, a directory signed by 2 of 3 stewards, and install it on each."""
+        """Create every node, a directory signed by 2 of 3 stewards, and install it on each.
+        Each node's URL is a free loopback port unless ``urls`` names one (network
+        namespaces in the fault tests)."""
         passphrase = secrets.token_urlsafe(18)
         federation = cls(root)
         for spec in specs:
             home = root / spec.id
-            url = f"http://127.0.0.1:{free_port()}"
+            url = (urls or {}).get(spec.id) or f"http://127.0.0.1:{free_port()}"
             identity = Identity(
                 spec.id, spec.name, spec.country, spec.roles, spec.languages, url, spec.areas
             )

@@ -53,6 +53,9 @@ _MISUSE = "Create a new Encryptor or Decryptor for each file."
 _Buffer = bytes | bytearray | memoryview
 
 
+Identities = X25519PrivateKey | Sequence[X25519PrivateKey]  # one key, or every generation
+
+
 class AgeError(EvidenceError):
     """An age file, key string or stanza that breaks the age v1 grammar or rules."""
 
@@ -268,25 +271,28 @@ def _x25519_share(stanza: _Stanza) -> bytes:
     return share
 
 
-def _unwrap(stanzas: list[_Stanza], identity: X25519PrivateKey) -> bytes:
-    """Return the file key from the first X25519 stanza that opens with ``identity``."""
+def _unwrap(stanzas: list[_Stanza], identities: Identities) -> bytes:
+    """Return the file key from the first X25519 stanza that opens with one of
+    ``identities`` (a node that rotated its key holds every earlier one, ADR 0018)."""
     if len(stanzas) > 1 and any(s.args[0] == b"scrypt" for s in stanzas):
         raise _malformed("age header: an scrypt stanza must be the only stanza")
     ours = [(s, _x25519_share(s)) for s in stanzas if s.args[0] == b"X25519"]
-    public = identity.public_key().public_bytes_raw()
-    for stanza, share in ours:
-        where = f"age header line {stanza.line}: the X25519 share"
-        wrap = _wrap_key(identity, share, share + public, where)
-        try:
-            return ChaCha20Poly1305(wrap).decrypt(_ZERO_NONCE, stanza.body, None)
-        except InvalidTag:
-            continue  # addressed to another recipient
+    keys = (identities,) if isinstance(identities, X25519PrivateKey) else tuple(identities)
+    for identity in keys:
+        public = identity.public_key().public_bytes_raw()
+        for stanza, share in ours:
+            where = f"age header line {stanza.line}: the X25519 share"
+            wrap = _wrap_key(identity, share, share + public, where)
+            try:
+                return ChaCha20Poly1305(wrap).decrypt(_ZERO_NONCE, stanza.body, None)
+            except InvalidTag:
+                continue  # addressed to another recipient
     tried = f"tried {len(ours)} X25519 stanza(s) of {len(stanzas)}"
     message = "no recipient stanza in this age header opens with the given identity"
     raise _tampered(f"{message} (wrong key?): {tried}", _WRONG_KEY)
 
 
-def _open_header(header: bytes, identity: X25519PrivateKey) -> bytes:
+def _open_header(header: bytes, identity: Identities) -> bytes:
     """Parse the header, unwrap the file key, check the header MAC; return the file key."""
     stanzas, mac, covered = _parse_header(header)
     file_key = _unwrap(stanzas, identity)
@@ -472,7 +478,7 @@ class Decryptor(_Streaming):
     """Decrypt one age file, fed in slices of any size, releasing only authenticated chunks.
     After any error reject the whole file, including plaintext already released."""
 
-    def __init__(self, identity: X25519PrivateKey) -> None:
+    def __init__(self, identity: Identities) -> None:
         self._identity = identity
         self._buf, self._scan = bytearray(), 0  # the header so far; where to look for "---"
         self._payload: _PayloadReader | None = None
@@ -535,7 +541,7 @@ def encrypt_stream(
 
 
 def decrypt_stream(
-    src: BinaryIO, dst: BinaryIO, identity: X25519PrivateKey, *, read_size: int = _READ
+    src: BinaryIO, dst: BinaryIO, identity: Identities, *, read_size: int = _READ
 ) -> None:
     """Decrypt the age file ``src`` into ``dst``; after an error, discard what ``dst`` got."""
     decryptor = Decryptor(identity)

@@ -398,3 +398,13 @@ def identity_command(
 
 def _passphrase() -> str | None:
     return os.environ.get("ACCORD_PASSPHRASE")
+
+
+@app.command("anchor")
+def anchor(package: PackageArg, directory: DirOption = None) -> None:
+    """Keep with the package the proof, from this node's audit log, that what this node
+    signed in it was logged and co-signed by a witness: after a key rotation it is what lets
+    a package sealed before it still verify (ADR 0018)."""
+    with opened_node(directory) as node:
+        added = Evidence(node).anchor(Package(package))
+    console.print(f"{added} anchor(s) added to {package}")

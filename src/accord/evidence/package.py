@@ -28,6 +28,7 @@ MANIFEST = "manifest.jws"
 CUSTODY = "custody.jws"
 DIRECTORY = "directory.json"
 FILES = "files"
+ANCHORS = "anchors.jsonl"  # ADR 0018: proofs that signatures predate a key rotation
 MAX_CUSTODY_BYTES = 16 * 1024 * 1024
 
 
@@ -45,6 +46,18 @@ class Package:
 
     def directory(self) -> bytes:
         return self._read(DIRECTORY, 16 * 1024 * 1024)
+
+    def anchors(self) -> list[bytes]:
+        """The anchors kept with the package (ADR 0018), one JSON document a line."""
+        if not (self.root / ANCHORS).exists():
+            return []
+        return [line for line in self._read(ANCHORS, 1024 * 1024).split(b"\n") if line]
+
+    def add_anchor(self, document: bytes) -> None:
+        with (self.root / ANCHORS).open("ab") as handle:
+            handle.write(document.strip() + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def stored_bytes(self) -> int:
         """The size of every blob on disk (what a verification reads; for progress only)."""

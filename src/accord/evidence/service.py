@@ -3,6 +3,7 @@ custody records and the audit log in step."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -10,13 +11,14 @@ from pathlib import Path
 
 from sqlalchemy import Connection, func, select
 
+from accord.audit.anchor import make_anchor
 from accord.audit.log import record
 from accord.audit.models import Action
 from accord.audit.models import Event as AuditEvent
 from accord.db.schema import evidence_chunks, evidence_inbound, evidence_outbound
 from accord.envelope.core import sha256_hex
 from accord.envelope.models import new_message_id
-from accord.errors import FieldError, InputError
+from accord.errors import FieldError, InputError, NotFoundError
 from accord.evidence.courier import ACTIVE, queue_transfers, record_sending
 from accord.evidence.inbound import COMPLETE, Inbound
 from accord.evidence.models import Acquisition, CustodyRecord, Event, Manifest
@@ -33,6 +35,7 @@ from accord.evidence.package import (
 from accord.evidence.seal import Progress, Sealer, SealOrder, Source, seal
 from accord.evidence.signing import KeyLookup, next_record, sign_custody
 from accord.evidence.transfer import Offer, Plan
+from accord.evidence.trust import DirectoryKeys
 from accord.evidence.verify import Verified, extract, read_custody, refuse_disposed, verify_package
 from accord.federation.service import Federation
 from accord.node.home import Node
@@ -63,9 +66,27 @@ class Evidence:
         self.node = node
         self._federation = Federation(node)
 
-    def keys(self) -> KeyLookup:
-        """Signing keys from the directory installed on this node."""
-        return self._federation.directory().signing_key
+    def anchor(self, package: Package) -> int:
+        """Keep with ``package`` the anchors this node's log can give for what it signed in
+        it (ADR 0018); returns how many were added."""
+        have = set(package.anchors())
+        added = 0
+        with self.node.read_engine.connect() as connection:
+            for token in (package.manifest_token(), *package.custody_chain()):
+                try:
+                    found = make_anchor(connection, sha256_hex(token))
+                except NotFoundError:
+                    continue  # not in this node's log, or in no co-signed checkpoint yet
+                document = json.dumps(found, sort_keys=True).encode()
+                if document not in have:
+                    package.add_anchor(document)
+                    added += 1
+        return added
+
+    def keys(self, package: Package | None = None) -> KeyLookup:
+        """Signing keys from the directory installed on this node, by time, with the
+        package's anchors for what was signed before a rotation (ADR 0018)."""
+        return DirectoryKeys(self._federation.directory(), package.anchors() if package else ())
 
     def seal(
         self,
@@ -136,7 +157,7 @@ class Evidence:
         each recipient; the running node's courier moves the chunks. Returns the recipients."""
         node, directory = self.node, self._federation.directory()
         token = package.manifest_token()
-        manifest, custody = read_custody(package, directory.signing_key)
+        manifest, custody = read_custody(package, DirectoryKeys(directory, package.anchors()))
         refuse_disposed(manifest, custody)
         chain = package.custody_chain()
         named = [p.id for a in to for p in directory.resolve(a) if p.id != node.id]
@@ -228,7 +249,9 @@ class Evidence:
     def extract(self, package: Package, out: Path, progress: Progress) -> Verified:
         """Verify and decrypt with this node's key, then add the ``extracted`` custody record
         and its audit record (both or neither)."""
-        verified = extract(package, self.keys(), self.node.keys.encryption, out, progress=progress)
+        verified = extract(
+            package, self.keys(package), self.node.ring.decryption_keys(), out, progress=progress
+        )
         details = {"to": str(out), "files": str(len(verified.manifest.files))}
         signed = self._next(package, verified.manifest, Event.EXTRACTED, details)
         self._witness(package, verified.manifest, signed, Action.EVIDENCE_EXTRACTED, out)
@@ -238,7 +261,10 @@ class Evidence:
         """Decrypt with this node's key and check every plaintext, writing nothing; then add
         the ``opened`` custody record and its audit record (both or neither)."""
         verified = verify_package(
-            package, self.keys(), identity=self.node.keys.encryption, progress=progress
+            package,
+            self.keys(package),
+            identity=self.node.ring.decryption_keys(),
+            progress=progress,
         )
         details = {"files": str(len(verified.manifest.files))}
         signed = self._next(package, verified.manifest, Event.OPENED, details)
@@ -249,7 +275,7 @@ class Evidence:
         """Copy the sealed package to ``out`` (for a court, removable media, an archive),
         verify the copy, and record the export, with its purpose, in the chains of both
         copies and in the audit log. ``out`` appears only if all of it succeeded."""
-        keys = self.keys()
+        keys = self.keys(package)
         manifest, custody = read_custody(package, keys)
         refuse_disposed(manifest, custody)
         purpose = _required_text("purpose", purpose)
@@ -269,7 +295,7 @@ class Evidence:
         """Record the disposal (custody and audit, both or neither), then delete the package's
         files; its manifest and chain of custody stay as the record. Disposing of a package
         already disposed of finishes deleting its files (after a crash)."""
-        manifest, custody = read_custody(package, self.keys())
+        manifest, custody = read_custody(package, self.keys(package))
         self._refuse_while_sending(manifest.package_id)
         if custody[-1].event is not Event.DISPOSED:
             details = {
@@ -279,7 +305,7 @@ class Evidence:
             }
             signed = self._next(package, manifest, Event.DISPOSED, details)
             self._witness(package, manifest, signed, Action.EVIDENCE_DISPOSED)
-            custody = read_custody(package, self.keys())[1]
+            custody = read_custody(package, self.keys(package))[1]
         files = package.root / FILES
         if files.exists():
             shutil.rmtree(files)

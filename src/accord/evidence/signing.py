@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc import jws
@@ -18,6 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 from pydantic import BaseModel, ValidationError
 
+from accord.boundedjson import DEFAULT
 from accord.envelope.core import sha256_hex
 from accord.errors import DirectoryError, EvidenceError, FieldError, PackageTampered
 from accord.evidence.models import CUSTODY_TYPE, CustodyRecord, Event, Manifest
@@ -34,8 +35,26 @@ MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 _REGISTRY = JWSRegistry(algorithms=[SIG_ALG])
 _REGISTRY.max_payload_length = MAX_MANIFEST_BYTES
 
+# one digest per 4 MiB chunk: a manifest at its byte bound lists about a million of them
+MANIFEST_JSON = DEFAULT.but(
+    max_bytes=MAX_MANIFEST_BYTES, max_items=1_100_000, max_values=2_500_000, max_depth=8
+)
+
 KeyLookup = Callable[[str], Ed25519PublicKey]
 """The signing key of a participant id (a directory or a card); raises DirectoryError."""
+
+
+@runtime_checkable
+class KeysByTime(Protocol):
+    """A lookup that knows rotations (ADR 0018): the key in force when ``what`` was signed,
+    and only if it is still trusted for that (an anchor when the key was retired since)."""
+
+    def __call__(self, participant_id: str) -> Ed25519PublicKey: ...
+
+    def at(
+        self, participant_id: str, moment: datetime, digest: str, what: str
+    ) -> Ed25519PublicKey: ...
+
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -89,7 +108,8 @@ def read_signed(
     try:
         protected, payload, _ = token.split(b".")
         header = json_object(b64url_decode(protected.decode("ascii")), f"{what} header")
-        claims = model.model_validate(json_object(b64url_decode(payload.decode("ascii")), what))
+        body = json_object(b64url_decode(payload.decode("ascii")), what, MANIFEST_JSON)
+        claims = model.model_validate(body)
     except ValidationError as exc:
         raise EvidenceError(
             f"{what} does not follow its schema",
@@ -108,7 +128,10 @@ def read_signed(
             advice="Treat the package as forged.",
         )
     try:
-        key = keys(signer)
+        if isinstance(keys, KeysByTime):
+            key = keys.at(signer, signed_at(claims), sha256_hex(token), what)
+        else:
+            key = keys(signer)
     except DirectoryError as exc:
         raise PackageTampered(
             f"{what} is signed in the name of {signer!r}, who is not a trusted participant: "
@@ -124,6 +147,18 @@ def read_signed(
             advice="Do not rely on this package; ask the sender to seal it again.",
         ) from exc
     return claims
+
+
+SIGNED_AT = ("sealed_at", "at", "received_at")  # manifest, custody record, package receipt
+
+
+def signed_at(claims: BaseModel) -> datetime:
+    """When a manifest, a custody record or a package receipt says it was signed."""
+    for name in SIGNED_AT:
+        moment = getattr(claims, name, None)
+        if isinstance(moment, datetime):
+            return moment
+    raise EvidenceError(f"{type(claims).__name__} names no time it was signed")
 
 
 def verify_manifest(token: bytes, keys: KeyLookup) -> Manifest:

@@ -24,6 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field
 
+from accord.boundedjson import DEFAULT, parse_json
 from accord.clock import to_rfc3339
 from accord.errors import EvidenceError, FieldError, InputError
 from accord.evidence.models import CHUNK_BYTES, HEX64, Manifest, Strict, timestamp_field
@@ -34,6 +35,8 @@ RECEIPT_TYPE = "accord-evidence-receipt/v1"
 RECEIPT_TYP = "accord-evidence-receipt+jws"
 MAX_DIRECTORY_BYTES = 16 * 1024 * 1024
 MAX_OFFER_BYTES = MAX_MANIFEST_BYTES + MAX_CUSTODY_BYTES + MAX_DIRECTORY_BYTES
+# three strings (manifest, custody records, directory) at the top; their size is the bound
+OFFER_JSON = DEFAULT.but(max_bytes=MAX_OFFER_BYTES, max_depth=4)
 MAX_RANGES = 1000  # per answer, so that it stays small; the sender asks again after these
 
 
@@ -132,10 +135,8 @@ class Offer:
     def from_json(cls, body: bytes) -> Offer:
         if len(body) > MAX_OFFER_BYTES:
             raise InputError(f"the offer is over {MAX_OFFER_BYTES} bytes")
-        try:
-            value = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"the offer is not JSON: {exc}") from exc
+        # an offer carries the custody chain and the directory, larger than the default bound
+        value = parse_json(body, what="offer", limits=OFFER_JSON)
         problems = _offer_problems(value)
         if problems:
             raise InputError(

@@ -14,11 +14,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 from accord.envelope.core import sha256_hex
 from accord.errors import EvidenceError, FieldError, PackageDisposed, PackageTampered
-from accord.evidence.age import Decryptor
+from accord.evidence.age import Decryptor, Identities
 from accord.evidence.models import CHUNK_BYTES, CustodyRecord, Event, Manifest, SealedFile
 from accord.evidence.package import Package, building
 from accord.evidence.signing import KeyLookup, verify_chain, verify_manifest
@@ -41,7 +39,7 @@ def verify_package(
     package: Package,
     keys: KeyLookup,
     *,
-    identity: X25519PrivateKey | None = None,
+    identity: Identities | None = None,
     progress: Progress = lambda _: None,
 ) -> Verified:
     """Check signature, custody and every chunk (and every plaintext, given ``identity``).
@@ -54,7 +52,7 @@ def verify_package(
 def extract(
     package: Package,
     keys: KeyLookup,
-    identity: X25519PrivateKey,
+    identity: Identities,
     out: Path,
     *,
     progress: Progress = lambda _: None,
@@ -86,7 +84,7 @@ def refuse_disposed(manifest: Manifest, custody: list[CustodyRecord]) -> None:
 def _walk(
     package: Package,
     keys: KeyLookup,
-    identity: X25519PrivateKey | None,
+    identity: Identities | None,
     out: Path | None,
     progress: Progress,
 ) -> Verified:
@@ -117,7 +115,7 @@ class _Keyed:
     failure: str | None = None
 
     @classmethod
-    def of(cls, identity: X25519PrivateKey | None, target: Path | None) -> _Keyed | None:
+    def of(cls, identity: Identities | None, target: Path | None) -> _Keyed | None:
         return None if identity is None else cls(Decryptor(identity), PlainDigest(), target)
 
     def feed(self, data: bytes | memoryview, out: Sink, *, final: bool) -> None:

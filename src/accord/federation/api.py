@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 import structlog
@@ -17,17 +19,25 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from accord import __version__
 from accord.envelope.receipt import REFUSAL_HEADER, sign_refusal
 from accord.errors import AccordError, FieldError
-from accord.federation.http import read_limited
+from accord.federation.http import body_schema, read_limited
+from accord.federation.limits import Refuse
 from accord.federation.service import Federation
 from accord.federation.transport import MEDIA_TYPE, MESSAGES_PATH
 from accord.node.home import Node
 
 log = structlog.get_logger("accord.api")
 OFFLOAD_BYTES = 64 * 1024  # envelopes larger than this are opened in a worker thread
+JWE = {  # RFC 7516 §7.2.1, as ADR 0016 narrows it
+    "type": "object",
+    "required": ["ciphertext", "iv", "protected", "recipients", "tag"],
+    "properties": {name: {"type": "string"} for name in ("ciphertext", "iv", "protected", "tag")}
+    | {"recipients": {"type": "array", "items": {"type": "object"}}},
+}
 
 
 class UnsupportedMediaType(AccordError):
@@ -58,7 +68,7 @@ def routes(federation: Federation) -> APIRouter:
     router = APIRouter()
     node = federation.node
 
-    @router.post(MESSAGES_PATH, status_code=202)
+    @router.post(MESSAGES_PATH, status_code=202, openapi_extra=body_schema(MEDIA_TYPE, JWE))
     async def post_message(request: Request) -> Response:
         """Verify, store durably, then answer with a signed receipt (protocol v1)."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -75,6 +85,7 @@ def routes(federation: Federation) -> APIRouter:
             opened = await asyncio.to_thread(federation.verify_incoming, wire)
         else:
             opened = federation.verify_incoming(wire)
+        federation.peer_budget.charge(opened.routing.sender, "participant")  # ADR 0017
         token, duplicate = await node.writer.write(federation.store_job(wire, opened))
         return JSONResponse({"receipt": token, "duplicate": duplicate}, 202)
 
@@ -96,26 +107,65 @@ def routes(federation: Federation) -> APIRouter:
     return router
 
 
+def signed_refusal(
+    node: Node, body: dict[str, Any], request_sha256: str = ""
+) -> tuple[bytes, dict[str, str]]:
+    """The content of an error answer and its headers: every one is signed by this node
+    (protocol v1), bound to the SHA-256 of the request body it refuses ("" when unread)."""
+    content = json.dumps(body, ensure_ascii=False).encode()
+    signature = sign_refusal(
+        content, request_sha256=request_sha256, signer=node.id, key=node.keys.signing
+    )
+    return content, {"content-type": "application/json", REFUSAL_HEADER: signature}
+
+
+def raw_refusal(node: Node) -> Callable[[int, AccordError], bytes]:
+    """A whole HTTP/1.1 response for a request refused before the app saw it (the server's
+    guard): the same signed shape, then the connection closes."""
+
+    def answer(status: int, error: AccordError) -> bytes:
+        content, headers = signed_refusal(node, error_body(error))
+        reason = HTTPStatus(status).phrase
+        lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in headers.items())]
+        lines += [f"content-length: {len(content)}", "connection: close", "", ""]
+        return "\r\n".join(lines).encode("latin-1") + content
+
+    return answer
+
+
+def asgi_refusal(node: Node) -> Refuse:
+    """The same for ASGI middleware (the rate limit): status, headers, body."""
+
+    def refuse(_scope: Any, error: AccordError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        content, headers = signed_refusal(node, error_body(error))
+        headers |= getattr(error, "headers", {})
+        return error.http_status, [(k.encode(), v.encode()) for k, v in headers.items()], content
+
+    return refuse
+
+
 def install_error_handlers(app: FastAPI, node: Node) -> None:
     """Answer every error with the one JSON shape, signed by ``node`` (protocol v1)."""
 
-    def refuse(request: Request, status: int, body: dict[str, Any]) -> Response:
+    def refuse(
+        request: Request, status: int, body: dict[str, Any], extra: dict[str, str] | None = None
+    ) -> Response:
         """Every error answer is signed by this node (protocol v1), bound to the request."""
-        content = json.dumps(body, ensure_ascii=False).encode()
-        signature = sign_refusal(
-            content,
-            request_sha256=getattr(request.state, "request_sha256", ""),
-            signer=node.id,
-            key=node.keys.signing,
-        )
-        return Response(
-            content, status, media_type="application/json", headers={REFUSAL_HEADER: signature}
-        )
+        content, headers = signed_refusal(node, body, getattr(request.state, "request_sha256", ""))
+        return Response(content, status, headers=headers | (extra or {}))
 
     @app.exception_handler(AccordError)
     async def accord_error(request: Request, error: AccordError) -> Response:
         log.info("request refused", code=error.code, message=error.message)
-        return refuse(request, error.http_status, error_body(error))
+        return refuse(
+            request, error.http_status, error_body(error), getattr(error, "headers", None)
+        )
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, _error: ClientDisconnect) -> Response:
+        # the client left (or the server's guard cut a slow body off): nobody to answer
+        log.info("client disconnected", path=request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Response:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from typing import Any
 
 from fastapi import Request
 
-from accord.errors import FieldError, InputError, OperatorUnauthorized, PayloadTooLarge
+from accord.boundedjson import DEFAULT, parse_object
+from accord.errors import FieldError, InputError, JsonInvalid, OperatorUnauthorized, PayloadTooLarge
 from accord.federation.auth import AUTH_HEADER, verify_request
 from accord.federation.service import Federation
 from accord.node.home import Node
@@ -23,9 +23,14 @@ async def read_limited(
 ) -> bytes:
     """The body, refused with 413 once over ``limit``; its SHA-256 binds signed refusals."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # a 5,000-digit Content-Length must not reach int() (Python's 4,300-digit limit)
+    if (
+        declared is not None
+        and declared.isdigit()
+        and (len(declared) > 19 or int(declared) > limit)
+    ):
         raise PayloadTooLarge(
-            f"{what} is {declared} bytes; this node accepts at most {limit}", advice=advice
+            f"{what} is {declared[:20]} bytes; this node accepts at most {limit}", advice=advice
         )
     body = bytearray()
     async for chunk in request.stream():
@@ -42,7 +47,7 @@ def authenticated(request: Request, federation: Federation) -> str:
     """The participant who signed this request for this node (``accord-auth``)."""
     node = federation.node
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return verify_request(
+    participant = verify_request(
         request.headers.get(AUTH_HEADER),
         audience=node.id,
         method=request.method,
@@ -51,32 +56,52 @@ def authenticated(request: Request, federation: Federation) -> str:
         now=node.clock.now(),
         window=node.settings.clock_skew,
     )
+    federation.peer_budget.charge(participant, "participant")  # ADR 0017
+    return participant
+
+
+def body_schema(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads its body itself (``read_limited``): the body
+    it takes, so that the OpenAPI document, and clients and fuzzers built from it, know."""
+    return {"requestBody": {"required": True, "content": {media_type: {"schema": schema}}}}
+
+
+JSON_OBJECT = body_schema("application/json", {"type": "object"})
 
 
 def require_operator(node: Node, request: Request) -> None:
-    """The operator API's bearer token (``NODE/operator-token``, ADR 0009)."""
-    header = request.headers.get("authorization", "")
+    """The operator API's bearer token (``NODE/operator-token``, ADR 0009); the refusal names
+    the rule the header breaks (RFC 6750 §2.1, §3)."""
+    headers = request.headers.getlist("authorization")
+    header = headers[0] if len(headers) == 1 else ""
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), node.operator_token.encode()
-    ):
-        raise OperatorUnauthorized(
-            "the operator API needs this node's operator token",
-            advice="Send 'Authorization: Bearer TOKEN' with the token in NODE/operator-token.",
-        )
+    if len(headers) > 1:
+        rule, why = "single", "is sent more than once"
+    elif not header:
+        rule, why = "required", "is missing"
+    elif scheme.lower() != "bearer" or not token.strip():
+        rule, why = "bearer", "is not 'Bearer TOKEN' (RFC 6750 §2.1)"
+    elif not hmac.compare_digest(token.strip().encode(), node.operator_token.encode()):
+        rule, why = "token", "does not carry this node's operator token"
+    else:
+        return
+    message = f"the operator API needs this node's operator token: authorization {why}"
+    raise OperatorUnauthorized(
+        message,
+        advice="Send 'Authorization: Bearer TOKEN' with the token in NODE/operator-token.",
+        errors=[FieldError("authorization", rule, message)],
+    )
 
 
 async def json_object_body(request: Request, limit: int, advice: str) -> dict[str, Any]:
-    """The body as one JSON object, read with ``limit``; InputError naming the problem."""
+    """The body as one JSON object, read with ``limit`` and parsed within the bounded parser's
+    limits (ADR 0017); InputError naming the field and the rule."""
     raw = await read_limited(request, limit, "request body", advice)
     try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        message = f"the body is not JSON: {exc}"
+        return parse_object(raw, what="body", limits=DEFAULT.but(max_bytes=limit))
+    except JsonInvalid as exc:
+        (problem,) = exc.errors
+        field = "body" + problem.field if problem.field.startswith("/") else "body"
         raise InputError(
-            message, advice=advice, errors=[FieldError("body", "json", message)]
+            exc.message, advice=advice, errors=[FieldError(field, problem.rule, exc.message)]
         ) from exc
-    if not isinstance(value, dict):
-        message = "the body must be a JSON object"
-        raise InputError(message, advice=advice, errors=[FieldError("body", "object", message)])
-    return value

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import random
 from collections import defaultdict
 from collections.abc import Callable
@@ -26,10 +25,11 @@ from sqlalchemy import ColumnElement, Connection, Table, Update, and_, select, u
 
 from accord.audit.log import record
 from accord.audit.models import Action, Event
+from accord.boundedjson import parse_object
 from accord.config import Settings
 from accord.db.schema import deliveries, outgoing
 from accord.envelope.receipt import verify_receipt, verify_refusal
-from accord.errors import AccordError, ReceiptInvalid
+from accord.errors import AccordError, JsonInvalid, ReceiptInvalid
 from accord.federation.models import PENDING, Claimed, DeliveryState
 from accord.federation.service import Federation
 from accord.federation.transport import PeerResponse, PeerTransport, TransportFailure
@@ -40,6 +40,7 @@ log = structlog.get_logger("accord.outbox")
 # overloaded, or its clock disagrees with ours. Everything else in 4xx is final for these bytes.
 RETRYABLE_CODES = {
     "sender_unknown",
+    "recipient_unknown",  # the receiver's directory is older than ours
     "directory_invalid",
     "directory_expired",
     "storage_error",
@@ -215,7 +216,7 @@ class Outbox:
         code, message = str(error.get("code", "")), str(error.get("message", ""))
         reason = f"HTTP {response.status} {code}: {message}".strip()
         if response.status in RETRYABLE_STATUS or code in RETRYABLE_CODES:
-            return self._retry(item, reason)
+            return self._retry(item, reason, response.retry_after or 0.0)
         try:
             _check_refusal(response, item, key)
         except ReceiptInvalid as exc:
@@ -224,9 +225,10 @@ class Outbox:
             return self._retry(item, f"{reason} (ignored: {exc.message})")
         return _failed(item, f"refused by {item.recipient}: {reason}", self._now())
 
-    def _retry(self, item: Claimed, reason: str) -> Outcome:
+    def _retry(self, item: Claimed, reason: str, wait: float = 0.0) -> Outcome:
+        """Try again after the backoff, or after ``wait`` (the peer's Retry-After) if later."""
         settings, now = self._node.settings, self._now()
-        at = now + backoff(settings, item.attempts, self._rng)
+        at = now + max(wait, backoff(settings, item.attempts, self._rng))
         if at > item.created_at + settings.delivery_timeout:
             return _failed(item, _timeout_reason(settings.delivery_timeout, reason), now)
         log.info("delivery retry", message_id=item.message_id, to=item.recipient, reason=reason)
@@ -370,7 +372,6 @@ def _timeout_reason(timeout: float, last: str | None) -> str:
 def json_answer(body: bytes) -> dict[str, Any]:
     """A peer's JSON object answer, or an empty one for anything else."""
     try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return parse_object(body, what="answer")
+    except JsonInvalid:
         return {}
-    return value if isinstance(value, dict) else {}

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select, update
 from accord.audit.log import record
 from accord.audit.models import Action, Event
 from accord.db.schema import deliveries, incoming, outgoing
-from accord.envelope.core import open_stored
+from accord.envelope.core import open_stored, read_routing
 from accord.envelope.models import Kind, Opened, Priority
 from accord.errors import InputError, NotFoundError
 from accord.federation.models import Delivery, DeliveryState
@@ -158,11 +158,14 @@ class Mailbox:
 
     def _open(self, wire: bytes, sender: str) -> Opened:
         node = self._node
+        created = read_routing(wire, max_bytes=node.settings.max_message_bytes).created
+        # ADR 0018: stored when its key was trusted, so a later compromise does not hide it
+        key = self._federation.directory().signing_key_at(sender, created, compromised_ok=True)
         return open_stored(
             wire,
             me=node.id,
-            my_key=node.keys.encryption,
-            sender_key=self._federation.directory().signing_key(sender),
+            my_key=node.ring.decryption_keys(),
+            sender_key=key,
             max_bytes=node.settings.max_message_bytes,
         )
 

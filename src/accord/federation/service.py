@@ -19,6 +19,7 @@ from accord.envelope.core import check_replay, open_envelope, read_routing, seal
 from accord.envelope.models import Kind, Opened, Priority, Routing, new_message_id
 from accord.envelope.receipt import make_receipt
 from accord.errors import DirectoryError, InputError, ReplayedMessage, StorageError
+from accord.federation.limits import Budget
 from accord.federation.models import DeliveryState
 from accord.identity.directory import Directory
 from accord.identity.service import DirectoryStore
@@ -36,6 +37,9 @@ class Federation:
         self.directories = directories or DirectoryStore(node)
         self._on_enqueue: list[Callable[[], None]] = []
         self._handlers: dict[Kind, Handler] = {}
+        settings = node.settings
+        # ADR 0017: what each participant may ask of this node once its signature verified
+        self.peer_budget = Budget(settings.rate_per_peer, settings.burst_per_peer)
 
     # Directory -------------------------------------------------------------------------------
 
@@ -65,7 +69,9 @@ class Federation:
         """The receipt already given for these exact bytes, or None for a new message.
         Raises ReplayedMessage for a known id with other bytes (style: checks raise)."""
         settings = self.node.settings
-        routing = read_routing(wire, max_bytes=settings.max_message_bytes)
+        routing = read_routing(
+            wire, max_bytes=settings.max_message_bytes, max_recipients=settings.max_recipients
+        )
         with self.node.read_engine.connect() as connection:
             row = connection.execute(
                 select(incoming.c.sha256, incoming.c.receipt).where(
@@ -82,12 +88,13 @@ class Federation:
         return open_envelope(
             wire,
             me=self.node.id,
-            my_key=self.node.keys.encryption,
+            my_key=self.node.ring.decryption_keys(),
             directory=self.directory(),
             now=now,
             max_age=settings.message_max_age,
             skew=settings.clock_skew,
             max_bytes=settings.max_message_bytes,
+            max_recipients=settings.max_recipients,
         )
 
     def store_job(self, wire: bytes, opened: Opened) -> Callable[[Connection], tuple[str, bool]]:

@@ -24,6 +24,7 @@ class PeerResponse:
     status: int
     body: bytes
     signature: str | None = None  # the peer's signed-refusal header on error answers
+    retry_after: float | None = None  # seconds, from a 429 or 503 (RFC 9110 §10.2.3)
 
 
 class PeerTransport(Protocol):
@@ -82,7 +83,8 @@ class HttpTransport:
                     if len(body) > MAX_RESPONSE_BYTES:
                         raise TransportFailure(f"answer over {MAX_RESPONSE_BYTES} bytes")
                 signature = response.headers.get(REFUSAL_HEADER)
-                return PeerResponse(response.status, bytes(body), signature)
+                wait = retry_after(response.headers.get("retry-after"))
+                return PeerResponse(response.status, bytes(body), signature, wait)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransportFailure(f"{exc.__class__.__name__}: {exc}") from exc
 
@@ -90,3 +92,14 @@ class HttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+MAX_RETRY_AFTER = 3600.0
+
+
+def retry_after(value: str | None) -> float | None:
+    """Delay-seconds of a Retry-After header (RFC 9110 §10.2.3), at most an hour; an HTTP
+    date or anything else is ignored (the outbox's own backoff applies)."""
+    if value is None or not value.isdigit() or len(value) > 6:
+        return None
+    return min(float(value), MAX_RETRY_AFTER)

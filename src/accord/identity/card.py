@@ -19,14 +19,23 @@ from pydantic import ValidationError
 from accord.clock import to_rfc3339
 from accord.errors import CardInvalid
 from accord.identity.models import Participant, signing_kid
-from accord.jose import SIG_ALG, b64url_decode, dump, ed25519_from_jwk, json_object, okp
+from accord.jose import (
+    SIG_ALG,
+    b64url_decode,
+    dump,
+    ed25519_from_jwk,
+    json_object,
+    okp,
+    string_members,
+)
 
 CARD_TYP = "accord-card+jws"
 MAX_CARD_BYTES = 64 * 1024
 
 
 def make_card(participant: Participant, key: Ed25519PrivateKey, issued_at: datetime) -> bytes:
-    payload = dump({"issued_at": to_rfc3339(issued_at), "participant": participant.model_dump()})
+    participant_json = participant.model_dump(mode="json")
+    payload = dump({"issued_at": to_rfc3339(issued_at), "participant": participant_json})
     header = {"alg": SIG_ALG, "kid": signing_kid(participant.id), "typ": CARD_TYP}
     signed = jws.serialize_json({"protected": header}, payload, okp(key), algorithms=[SIG_ALG])
     return json.dumps(signed, indent=2).encode() + b"\n"
@@ -38,7 +47,9 @@ def verify_card(data: bytes) -> Participant:
         raise CardInvalid(f"card is {len(data)} bytes, over the {MAX_CARD_BYTES} byte limit")
     try:
         envelope = json_object(data, "card")
-        body = json_object(b64url_decode(envelope.get("payload", "")), "card payload")
+        # RFC 7515 §7.2.2: the flattened serialization, as make_card writes it
+        string_members(envelope, "card", ("payload", "protected"), ("signature",))
+        body = json_object(b64url_decode(envelope["payload"]), "card payload")
         participant = Participant.model_validate(body.get("participant"))
     except (ValueError, ValidationError) as exc:
         raise CardInvalid(

@@ -11,6 +11,7 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
+from accord.boundedjson import parse_json
 from accord.cli.common import (
     DirOption,
     console,
@@ -43,7 +44,7 @@ FileArg = Annotated[Path, typer.Argument(help="Directory file (draft or signed J
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(read_input(path))
+        return parse_json(read_input(path), what=str(path))
     except ValueError as exc:
         raise DirectoryError(
             f"{path} is not JSON: {exc}",

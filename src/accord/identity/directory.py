@@ -22,15 +22,17 @@ from joserfc.errors import JoseError
 from joserfc.jws import FlattenedJSONSerialization
 from pydantic import ValidationError
 
+from accord.boundedjson import DEFAULT
 from accord.errors import (
     DirectoryError,
     DirectoryExpired,
     DirectoryRollback,
     DirectoryThresholdNotMet,
     DirectoryUnsigned,
+    KeyRetired,
     UnknownParticipant,
 )
-from accord.identity.models import DirectoryDocument, Participant, StewardSet
+from accord.identity.models import DirectoryDocument, Participant, RetiredKeys, StewardSet
 from accord.jose import (
     SIG_ALG,
     b64url_decode,
@@ -39,11 +41,13 @@ from accord.jose import (
     ed25519_from_jwk,
     json_object,
     okp,
+    string_members,
     x25519_from_jwk,
 )
 
 DIRECTORY_TYP = "accord-directory+jws"
 MAX_DIRECTORY_BYTES = 8 * 1024 * 1024
+DIRECTORY_JSON = DEFAULT.but(max_bytes=MAX_DIRECTORY_BYTES)
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,39 @@ class Directory:
                 advice="Check the id with `accord directory show`, or install a newer directory.",
             ) from None
 
+    def has_participant(self, participant_id: str) -> bool:
+        return participant_id in self._by_id
+
     def signing_key(self, participant_id: str) -> Ed25519PublicKey:
         self.participant(participant_id)
         return self._keys[participant_id][0]
+
+    def signing_key_at(
+        self, participant_id: str, moment: datetime, *, compromised_ok: bool = False
+    ) -> Ed25519PublicKey:
+        """The signing key ``participant_id`` had in force at ``moment`` (ADR 0018): its
+        current key from its last rotation time on, a retired one before. A key retired as
+        compromised is refused unless ``compromised_ok`` (what was stored, or anchored in a
+        checkpoint witnessed before the rotation, was signed when the key was trusted)."""
+        jwk, retired = self.participant(participant_id).key_at("signing_key", moment)
+        if retired is not None and retired.compromised and not compromised_ok:
+            raise KeyRetired(
+                f"{participant_id}'s signing key in force at {moment.isoformat()} was retired "
+                f"as compromised at {retired.until.isoformat()} (directory version "
+                f"{self.version})",
+                advice="Nothing signed with a compromised key is trusted unless anchored in a "
+                "checkpoint witnessed before the rotation; ask the sender to send it anew.",
+            )
+        return self.signing_key(participant_id) if retired is None else ed25519_from_jwk(jwk)
+
+    def retirement(self, participant_id: str, key: Ed25519PublicKey) -> RetiredKeys | None:
+        """The rotation that retired ``key`` as ``participant_id``'s signing key, if any."""
+        raw = key.public_bytes_raw()
+        for retired in self.participant(participant_id).retired_keys:
+            jwk = retired.keys.get("signing_key")
+            if jwk is not None and ed25519_from_jwk(jwk).public_bytes_raw() == raw:
+                return retired
+        return None
 
     def encryption_key(self, participant_id: str) -> X25519PublicKey:
         self.participant(participant_id)
@@ -132,7 +166,7 @@ def read_document(data: bytes) -> DirectoryDocument:
     """The document inside a draft or a signed directory, without checking signatures."""
     envelope = _as_envelope(data)
     try:
-        body = json_object(b64url_decode(envelope["payload"]), "directory payload")
+        body = json_object(b64url_decode(envelope["payload"]), "directory payload", DIRECTORY_JSON)
         return DirectoryDocument.model_validate(body)
     except (ValueError, ValidationError) as exc:
         raise DirectoryError(
@@ -219,7 +253,7 @@ def _require_not_older(document: DirectoryDocument, data: bytes, installed: Dire
 def _as_envelope(data: bytes) -> dict[str, Any]:
     """Normalise a draft (a plain document) or a signed directory to general JWS JSON."""
     try:
-        value = json_object(data, "directory")
+        value = json_object(data, "directory", DIRECTORY_JSON)
     except ValueError as exc:
         raise DirectoryError(str(exc), advice="Pass a directory file.") from exc
     if "payload" not in value:
@@ -231,6 +265,13 @@ def _as_envelope(data: bytes) -> dict[str, Any]:
         raise DirectoryError("directory is not a JWS in general JSON serialization (RFC 7515)")
     if any(not isinstance(s, dict) for s in signatures):
         raise DirectoryError("directory signature entries must be JSON objects")
+    if set(value) - {"payload", "signatures"}:
+        raise DirectoryError(f"directory: members {sorted(value)[:8]} are not a general JWS")
+    try:  # RFC 7515 §7.2.1, as sign_directory writes it
+        for index, signature in enumerate(signatures):
+            string_members(signature, f"signatures[{index}]", ("protected", "signature"))
+    except ValueError as exc:
+        raise DirectoryError(str(exc), advice="Pass a directory file.") from exc
     return {"payload": value["payload"], "signatures": signatures}
 
 

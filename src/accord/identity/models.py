@@ -43,6 +43,18 @@ class Role(StrEnum):
     LAW_ENFORCEMENT = "law-enforcement"
 
 
+class RetiredKeys(BaseModel):
+    """Keys a participant used until ``until``, its rotation time (ADR 0018). ``keys`` maps
+    the participant's key fields (``signing_key``, ``encryption_key``, any later one) to the
+    public JWK each held; a field not named was not rotated then."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keys: dict[str, dict[str, str]] = Field(min_length=1)
+    until: datetime
+    compromised: bool = False  # nothing signed with these keys counts unless anchored
+
+
 class Participant(BaseModel):
     """A node of the federation as the directory knows it (protocol v1)."""
 
@@ -61,6 +73,24 @@ class Participant(BaseModel):
     # and the areas an early-warning participant wants alerts about
     alert_key: dict[str, str] | None = None
     areas: tuple[AreaOfInterest, ...] = Field(default=(), max_length=100)
+    # ADR 0018: earlier keys, oldest first; omitted from the JSON when there are none, so
+    # that cards and directories without a rotation keep their bytes
+    retired_keys: tuple[RetiredKeys, ...] = ()
+
+    def key_fields(self) -> tuple[str, ...]:
+        """The names of this participant's public keys (every field ending in ``_key``)."""
+        return tuple(
+            name for name in type(self).model_fields
+            if name.endswith("_key") and isinstance(getattr(self, name), dict)
+        )  # fmt: skip
+
+    def key_at(self, field: str, moment: datetime) -> tuple[dict[str, str], RetiredKeys | None]:
+        """The JWK of key ``field`` in force at ``moment``, and the retired entry it comes
+        from (None for the current key): keys in force before each rotation time."""
+        for retired in self.retired_keys:
+            if moment < retired.until and field in retired.keys:
+                return retired.keys[field], retired
+        return getattr(self, field), None
 
     @field_validator("country")
     @classmethod
@@ -111,6 +141,7 @@ class Participant(BaseModel):
             raise ValueError(f"encryption_key.kid must be {encryption_kid(self.id)!r}")
         if self.alert_key is not None and self.alert_key.get("kid") != alert_kid(self.id):
             raise ValueError(f"alert_key.kid must be {alert_kid(self.id)!r}")
+        _check_retired(self)
         return self
 
     @model_serializer(mode="wrap")
@@ -121,7 +152,28 @@ class Participant(BaseModel):
             data.pop("alert_key", None)
         if not self.areas:
             data.pop("areas", None)
+        if not self.retired_keys:  # ADR 0018
+            data.pop("retired_keys", None)
         return data
+
+
+def _check_retired(participant: Participant) -> None:
+    """ADR 0018: rotation times in order; each retired key of the kind (kty, crv, kid) of the
+    current key it preceded, and never the current key itself."""
+    fields = participant.key_fields()
+    times = [r.until for r in participant.retired_keys]
+    if times != sorted(set(times)):
+        raise ValueError("retired_keys: rotation times must increase, each once")
+    for number, retired in enumerate(participant.retired_keys):
+        for name, jwk in retired.keys.items():
+            where = f"retired_keys[{number}].keys.{name}"
+            if name not in fields:
+                raise ValueError(f"{where}: {participant.id} has no key {name!r}")
+            current = getattr(participant, name)
+            if any(jwk.get(k) != current.get(k) for k in ("kty", "crv", "kid", "use")):
+                raise ValueError(f"{where}: not a key of the kind of the current {name}")
+            if jwk.get("x") == current.get("x") or "d" in jwk:
+                raise ValueError(f"{where}: a retired key must be public and not the current one")
 
 
 def signing_kid(participant_id: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from datetime import datetime
@@ -12,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from accord.audit.log import record
 from accord.audit.models import Action, Event
+from accord.boundedjson import parse_json
 from accord.db.schema import directories, stewards
 from accord.errors import DirectoryError, DirectoryExpired
 from accord.identity.directory import Directory, read_document, verify_directory
@@ -142,7 +142,7 @@ def _pin(connection: Connection, steward_set: StewardSet, now: datetime) -> None
 
 def load_steward_set(data: bytes) -> StewardSet:
     try:
-        return StewardSet.model_validate(json.loads(data))
+        return StewardSet.model_validate(parse_json(data, what="steward file"))
     except (ValueError, ValidationError) as exc:
         raise DirectoryError(
             f"steward file is invalid: {exc}",

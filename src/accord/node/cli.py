@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
+from accord.audit.log import record
+from accord.audit.models import Action, Event
+from accord.audit.service import AuditLog
 from accord.cli.common import (
     DirOption,
     console,
@@ -16,14 +20,18 @@ from accord.cli.common import (
     settings_for,
     write_output,
 )
-from accord.clock import SystemClock
+from accord.clock import SystemClock, to_rfc3339
 from accord.documents import load
-from accord.errors import ConfigError, DocumentInvalid, FieldError
-from accord.identity.keys import add_alert_key
+from accord.envelope.core import sha256_hex
+from accord.errors import ConfigError, DocumentInvalid, FieldError, InputError
+from accord.identity.card import make_card
+from accord.identity.keys import KeyRing, add_alert_key, generation_folder
 from accord.identity.models import Role
+from accord.node.backup import backup, restore
 from accord.node.home import AREAS, KEYS_DIR, Identity, init_node, read_identity, write_areas
 
 card_app = typer.Typer(help="This node's public participant card.", no_args_is_help=True)
+key_app = typer.Typer(help="This node's keys: rotation (ADR 0018).", no_args_is_help=True)
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -115,5 +123,82 @@ def alert_key(directory: DirOption = None) -> None:
     """Create this node's ECDSA P-256 key that signs CAP alerts (nodes made before it)."""
     settings = settings_for(directory)
     read_identity(settings.home)
-    add_alert_key(settings.home / KEYS_DIR, passphrase(settings))
+    secret, keys = passphrase(settings), settings.home / KEYS_DIR
+    latest = KeyRing.load(keys, secret).latest  # a rotated node's key goes with its newest keys
+    add_alert_key(generation_folder(keys, latest.number), secret)
     console.print("Alert signing key created; run `accord card export` for the stewards.")
+
+
+def register_backup(app: typer.Typer) -> None:
+    @app.command("backup")
+    def backup_command(
+        out: Annotated[Path, typer.Option("--out", "-o", help="The backup file to write.")],
+        directory: DirOption = None,
+    ) -> None:
+        """Back the node up while it runs: a consistent database snapshot (SQLite's backup
+        API), the keys still encrypted, the evidence folders (ADR 0019)."""
+        with opened_node(directory) as node:
+            done = backup(node.home, out, node_id=node.id, now=node.clock.now())
+        console.print(f"Backed up {node.id}: {done.files} files, {done.bytes} bytes, to {out}")
+
+    @app.command("restore")
+    def restore_command(
+        archive: Annotated[Path, typer.Argument(help="A file written by `accord backup`.")],
+        directory: DirOption = None,
+    ) -> None:
+        """Restore a backup into a new node folder, checking every file; the node's
+        passphrase must unlock the restored keys, and its audit log must verify."""
+        settings = settings_for(directory)
+        manifest = restore(archive, settings.home)
+        with opened_node(directory) as node:
+            records, checkpoints, _pending = AuditLog(node).verify_local()
+        console.print(
+            f"Restored {manifest.get('node')} from {manifest.get('created_at')} into "
+            f"{settings.home}: audit log of {records} records verifies against its "
+            f"{checkpoints} checkpoints. Start it with `accord serve`."
+        )
+
+
+@key_app.command("rotate")
+def rotate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write the new card here.")],
+    at: Annotated[
+        datetime | None,
+        typer.Option(help="When the new keys take over (ISO 8601; default: now)."),
+    ] = None,
+    compromised: Annotated[
+        bool,
+        typer.Option(
+            help="The old keys may be known to someone else: nothing they sign "
+            "counts, even dated before, unless anchored before the rotation."
+        ),
+    ] = False,
+    directory: DirOption = None,
+) -> None:
+    """Make new signing and encryption keys, in force from --at, and the card listing them
+    (the old ones retired at --at) for the stewards' next directory version."""
+    settings = settings_for(directory)
+    secret = passphrase(settings)
+    with opened_node(directory) as node:
+        now = node.clock.now()
+        since = (at if at is None or at.tzinfo else at.astimezone()) or now
+        if since < now - timedelta(minutes=1):
+            raise InputError(
+                f"--at {since.isoformat()} is in the past: a rotation cannot be back-dated",
+                advice="Pass a time from now on.",
+            )
+        ring = node.ring.rotate(node.home / KEYS_DIR, secret, since=since, compromised=compromised)
+        participant = node.identity.participant_at(ring, since)
+        write_output(out, make_card(participant, ring.latest.keys.signing, now))
+        event = Event(node.id, Action.KEY_ROTATED, f"keys/{ring.latest.number}",
+                      sha256_hex(out.read_bytes()), ())  # fmt: skip
+        node.writer.run(lambda connection: record(connection, [event], now))
+    flag = " (old keys compromised)" if compromised else ""
+    console.print(
+        f"Keys of {node.id}, generation {ring.latest.number}, in force from "
+        f"{to_rfc3339(since)}{flag}."
+    )
+    console.print(
+        f"Give {out} to the stewards: their next directory version must be installed on "
+        "every node before then."
+    )

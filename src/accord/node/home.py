@@ -12,9 +12,11 @@ Layout::
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
+import time
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,8 +35,15 @@ from accord.db.writer import Writer
 from accord.errors import ConfigError, NodeError
 from accord.identity.areas import AreaOfInterest
 from accord.identity.card import make_card
-from accord.identity.keys import NodeKeys, check_passphrase
-from accord.identity.models import Participant, Role, alert_kid, encryption_kid, signing_kid
+from accord.identity.keys import ROTATIONS_FILE, KeyRing, NodeKeys, check_passphrase
+from accord.identity.models import (
+    Participant,
+    RetiredKeys,
+    Role,
+    alert_kid,
+    encryption_kid,
+    signing_kid,
+)
 from accord.jose import p256_public_jwk, public_jwk
 
 IDENTITY_FILE = "node.toml"
@@ -55,7 +64,7 @@ class Identity:
     url: str
     areas: tuple[AreaOfInterest, ...] = ()
 
-    def participant(self, keys: NodeKeys) -> Participant:
+    def participant(self, keys: NodeKeys, retired: tuple[RetiredKeys, ...] = ()) -> Participant:
         alerting = keys.alerting
         return Participant(
             id=self.id,
@@ -70,7 +79,34 @@ class Identity:
             if alerting is not None
             else None,
             areas=self.areas,
+            retired_keys=retired,
         )
+
+    def participant_at(self, ring: KeyRing, moment: datetime) -> Participant:
+        """This node as the directory should list it at ``moment``: the keys in force then,
+        and every earlier generation retired at the time its successor took over."""
+        shown = [g for g in ring.generations if g.since is None or g.since <= moment]
+        retired = tuple(
+            RetiredKeys(
+                keys=self._public_keys(old.keys, new.keys),
+                until=new.since,
+                compromised=new.compromised,
+            )
+            for old, new in itertools.pairwise(shown)
+            if new.since is not None
+        )
+        return self.participant(shown[-1].keys, retired)
+
+    def _public_keys(self, old: NodeKeys, new: NodeKeys) -> dict[str, dict[str, str]]:
+        """The public keys of generation ``old`` that ``new`` replaced (an alert key only when
+        both have one: a node given its first alert key retires none)."""
+        keys = {
+            "signing_key": public_jwk(old.signing.public_key(), signing_kid(self.id)),
+            "encryption_key": public_jwk(old.encryption.public_key(), encryption_kid(self.id)),
+        }
+        if old.alerting is not None and new.alerting is not None:
+            keys["alert_key"] = p256_public_jwk(old.alerting.public_key(), alert_kid(self.id))
+        return keys
 
     def to_toml(self) -> str:
         def quote(value: str) -> str:
@@ -179,25 +215,46 @@ class Node:
     settings: Settings
     clock: Clock
     identity: Identity
-    keys: NodeKeys
+    loaded_ring: KeyRing
     _engines: list[Engine] = field(default_factory=list)
+    # kept to load a generation `accord key rotate` adds while the node runs (ADR 0018)
+    _passphrase: str = field(default="", repr=False)
+    _ring_stamp: tuple[float, float] = (0.0, float("-inf"))  # (rotations.json mtime, checked)
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock, passphrase: str) -> Node:
         home = settings.home
         identity = read_identity(home)
-        keys = NodeKeys.load(home / KEYS_DIR, passphrase)
-        node = cls(home, settings, clock, identity, keys)
+        ring = KeyRing.load(home / KEYS_DIR, passphrase)
+        node = cls(home, settings, clock, identity, ring, _passphrase=passphrase)
+        node._ring_stamp = (_mtime(home / KEYS_DIR / ROTATIONS_FILE), time.monotonic())
         upgrade(node.write_engine)
         return node
+
+    @property
+    def ring(self) -> KeyRing:
+        """Every generation of this node's keys, loaded again (at most once a second) when
+        another process rotated them."""
+        mtime, checked = self._ring_stamp
+        if time.monotonic() - checked >= 1.0:
+            now = _mtime(self.home / KEYS_DIR / ROTATIONS_FILE)
+            if now != mtime and self._passphrase:
+                self.loaded_ring = KeyRing.load(self.home / KEYS_DIR, self._passphrase)
+            self._ring_stamp = (now, time.monotonic())
+        return self.loaded_ring
+
+    @property
+    def keys(self) -> NodeKeys:
+        """The keys in force now (ADR 0018: a rotation takes over at its time)."""
+        return self.ring.at(self.clock.now())
 
     @property
     def id(self) -> str:
         return self.identity.id
 
-    @cached_property
+    @property
     def participant(self) -> Participant:
-        return self.identity.participant(self.keys)
+        return self.identity.participant_at(self.ring, self.clock.now())
 
     @cached_property
     def operator_token(self) -> str:
@@ -248,3 +305,10 @@ def operator_token(path: Path) -> str:
         handle.flush()
         os.fsync(handle.fileno())
     return token
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from accord.errors import FieldError, InputError
-from accord.federation.http import json_object_body, require_operator
+from accord.federation.http import JSON_OBJECT, json_object_body, require_operator
 from accord.requests import views
 from accord.requests.events import Kind
 from accord.requests.models import article_of
@@ -34,14 +34,14 @@ def routes(service: Requests) -> APIRouter:
         require_operator(node, request)
         return await _body(request)
 
-    @router.post(f"{PREFIX}/validate")
+    @router.post(f"{PREFIX}/validate", openapi_extra=JSON_OBJECT)
     async def validate_route(request: Request) -> dict[str, Any]:
         """Check a record against its type's rules; every problem at once (422)."""
         record = validate(await body(request))
         article = article_of(record.REQUEST_TYPE)
         return {"valid": True, "type": record.type, "article": article, "id": record.message_id}
 
-    @router.post(PREFIX, status_code=201)
+    @router.post(PREFIX, status_code=201, openapi_extra=JSON_OBJECT)
     async def create(request: Request) -> dict[str, Any]:
         """Validate, submit and send a request: ``{"to": PARTICIPANT, "request": {...}}``."""
         data = await body(request)
@@ -75,7 +75,7 @@ def routes(service: Requests) -> APIRouter:
         html = await asyncio.to_thread(service.render, request_id, lang)
         return Response(html, media_type="text/html; charset=utf-8")
 
-    @router.post(f"{PREFIX}/{{request_id}}/events")
+    @router.post(f"{PREFIX}/{{request_id}}/events", openapi_extra=JSON_OBJECT)
     async def transition(request_id: RequestId, request: Request) -> dict[str, Any]:
         """Make this State's move: ``{"event": KIND, "payload": {...}}``."""
         data = await body(request)
@@ -87,12 +87,12 @@ def routes(service: Requests) -> APIRouter:
         summary = await asyncio.to_thread(service.transition, request_id, Kind(kind), payload)
         return views.summary(summary)
 
-    @router.post(f"{PREFIX}/{{request_id}}/reply")
+    @router.post(f"{PREFIX}/{{request_id}}/reply", openapi_extra=JSON_OBJECT)
     async def reply(request_id: RequestId, request: Request) -> dict[str, Any]:
         data = await body(request)
         return views.summary(await asyncio.to_thread(service.reply, request_id, data))
 
-    @router.post(f"{PREFIX}/{{request_id}}/forward")
+    @router.post(f"{PREFIX}/{{request_id}}/forward", openapi_extra=JSON_OBJECT)
     async def forward(request_id: RequestId, request: Request) -> dict[str, Any]:
         """Send received data on (UNCC Art. 36(3)): refused and audited without consent."""
         data = await body(request)

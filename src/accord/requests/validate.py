@@ -52,7 +52,7 @@ def validate(data: Mapping[str, Any]) -> Request:
 
 def _model_for(data: Mapping[str, Any]) -> type[Envelope]:
     kind = data.get("type")
-    if kind in set(RequestType):
+    if isinstance(kind, str) and kind in set(RequestType):  # {"type": []} is not a type
         return MODELS[RequestType(kind)]
     allowed = ", ".join(RequestType)
     rule, text = ("required", "type is required") if kind is None else ("invalid_choice", "")

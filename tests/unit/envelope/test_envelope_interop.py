@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from joserfc.jwk import OKPKey
@@ -170,7 +171,9 @@ def jc_envelope(
     if "recipients" not in document:  # jwcrypto flattens a single recipient (RFC 7516 §7.2.2)
         entry = {"header": document.pop("header"), "encrypted_key": document.pop("encrypted_key")}
         document["recipients"] = [entry]
-    return json.dumps(document).encode()
+    # ADR 0016's canonical form, written by an independent encoder: RFC 8785 (JCS) gives the
+    # same bytes for these ASCII-only documents (the old spaced json.dumps is now refused)
+    return rfc8785.dumps(document)
 
 
 def test_envelope_built_with_jwcrypto_opens(world: World) -> None:
