@@ -107,11 +107,14 @@ def test_a_preservation_request_between_running_nodes(tmp_path: Path) -> None:
 
         # Printable in the requested State's language (ru first in the registry), or another
         html = accord.ok("request", "render", request_id, "--dir", vn).stdout
-        assert '<html lang="ru">' in html
+        assert '<html lang="ru" dir="ltr">' in html
         assert "Статья 42" in html
         assert "Mail.example LLC, Moscow" in html  # free text as written
         vi = accord.ok("request", "render", request_id, "--lang", "vi", "--dir", ru).stdout
         assert "Điều 42" in vi
+        ar = accord.ok("request", "render", request_id, "--lang", "ar", "--dir", ru).stdout
+        assert '<html lang="ar" dir="rtl">' in ar
+        assert "المادة 42 من اتفاقية الأمم المتحدة لمكافحة الجريمة السيبرانية" in ar
         run = accord.many(["request", "render", request_id, "--lang", "xx", "--dir", vn])[0]
         refused(run, "xx")
 

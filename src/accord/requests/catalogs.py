@@ -26,7 +26,7 @@ from accord.requests.labels import messages
 
 LOCALES = Path(__file__).parent / "locales"
 DOMAIN = "accord"
-LANGUAGES = ("en", "ru", "vi", "ro", "bg")
+LANGUAGES = ("en", "fr", "es", "ru", "zh", "ar", "vi", "ro", "bg")
 
 
 class MissingTranslation(UserWarning):

@@ -12,6 +12,7 @@ from accord.cli.common import DirOption, console, opened_node, print_table, writ
 from accord.errors import FieldError, RequestInvalid
 from accord.federation.service import Federation
 from accord.requests import views
+from accord.requests.catalogs import LANGUAGES
 from accord.requests.events import Kind
 from accord.requests.models import RequestType, article_of
 from accord.requests.service import Requests, Shown, Summary
@@ -152,7 +153,10 @@ def render_command(
     request_id: IdArg,
     lang: Annotated[
         str | None,
-        typer.Option(help="en, ru, vi, ro or bg (default: the requested State's language)."),
+        typer.Option(
+            help=f"{', '.join(LANGUAGES)} (default: the first one the requested State "
+            "accepts, else en)."
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the HTML here (default: print).")] = None,
     directory: DirOption = None,

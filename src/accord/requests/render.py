@@ -3,7 +3,8 @@
 ``render`` is pure: the record, the folded state, the events and the time of generation come
 in, a standalone HTML5 page comes out (inline CSS, no scripts, no external resources). Labels,
 enumerations and legal references are translated from the catalogs of ``catalogs.py``; dates
-are formatted with Babel in the chosen locale; free text is shown exactly as written. Every
+and quantities are formatted with Babel in the chosen locale, and the page runs in the locale's
+direction (right to left in Arabic); free text is shown exactly as written. Every
 value reaches the page through Jinja2's autoescaping, so nothing a State wrote can become
 markup.
 """
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from pydantic import BaseModel
 
@@ -74,6 +76,8 @@ _IDS = frozenset(
     }
 )
 _ARTICLE_NUMBERS = frozenset({"offence_articles"})
+# Integers that are identifiers, not quantities: never grouped by locale ("8 080" is no port)
+_NUMBER_CODES = frozenset({"port"})
 _ENVELOPE = tuple(Envelope.model_fields)
 # RequestState fields shown as the reply of the requested State, the rest as the state
 _REPLY = (
@@ -146,6 +150,7 @@ class Reply:
 @dataclass(frozen=True)
 class Page:
     lang: str
+    dir: Literal["ltr", "rtl"]
     title: str
     subtitle: str
     one_way: bool  # a communication without a workflow (Arts 40(4)-(5), 43)
@@ -206,6 +211,7 @@ class _View:
         article = self.article(request.article())  # the type's own article
         return Page(
             lang=self.t.lang,
+            dir="rtl" if self.locale.text_direction == "rtl" else "ltr",
             title=self.enum(request.type),
             subtitle=t(LEGAL, INSTRUMENTS["UNCC"], article=article),
             one_way=request.REQUEST_TYPE not in WORKFLOW_TYPES,
@@ -282,8 +288,15 @@ class _View:
         if isinstance(value, date):
             return Text(format_date(value, "long", locale=self.locale))
         if isinstance(value, int):
-            return Text(self.article(f"Art. {value}") if name in _ARTICLE_NUMBERS else str(value))
+            return self.integer(name, value)
         return self.string(owner, name, str(value))
+
+    def integer(self, name: str, value: int) -> Text:
+        if name in _ARTICLE_NUMBERS:
+            return Text(self.article(f"Art. {value}"))
+        if name in _NUMBER_CODES:
+            return Text(str(value), "code")
+        return Text(format_decimal(value, locale=self.locale))
 
     def string(self, owner: BaseModel, name: str, value: str) -> Text:
         context = f"{type(owner).__name__}.{name}"

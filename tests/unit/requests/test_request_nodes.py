@@ -500,10 +500,13 @@ def test_the_operator_api_renders_and_validates_and_refuses_bad_input(nodes: Nod
     russian = api.get(f"{PATH}/{rid}/render")  # RU accepts ru first: the default language
     assert russian.status_code == 200, russian.text
     assert russian.headers["content-type"].startswith("text/html")
-    assert '<html lang="ru">' in russian.text
+    assert '<html lang="ru" dir="ltr">' in russian.text
     vietnamese = api.get(f"{PATH}/{rid}/render", params={"lang": "vi"})
-    assert '<html lang="vi">' in vietnamese.text
+    assert '<html lang="vi" dir="ltr">' in vietnamese.text
     assert "Điều 40" in vietnamese.text
+    chinese = api.get(f"{PATH}/{rid}/render", params={"lang": "zh"})
+    assert '<html lang="zh" dir="ltr">' in chinese.text
+    assert "《联合国打击网络犯罪公约》第40条" in chinese.text
     unknown = api.get(f"{PATH}/{rid}/render", params={"lang": "xx"})
     refused(unknown, 422, "language_not_available", "lang", "language_not_available", None)
     stranger = nodes.api(VN)

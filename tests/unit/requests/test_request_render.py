@@ -1,18 +1,24 @@
 """Rendering a request as a printable HTML document in the requested State's language: every
 example in every language, translated labels, enumerations and legal references, free text as
-written and escaped, the reply with its use limitations, and complete catalogs.
+written and escaped, the reply with its use limitations, complete catalogs, and the layout in
+a real browser (Debian's Chromium, installed by ``.ci/run``): Arabic mirrors English.
 
 ``filterwarnings = error`` turns a catalog fallback (MissingTranslation) into a failure, so
 every render here also proves its messages were found in the catalog."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import string
+import subprocess
 import typing
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from html import unescape
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -69,7 +75,7 @@ FREE_TEXT = {
 }
 # Known translations, written here by hand so a broken catalog cannot pass (CLDR dates in ru
 # and bg put a narrow no-break space, U+202F, before "г.")
-WORDS = {
+WRITTEN = {
     "en": {"facts": "Summary of the facts", "requested": "Requested State", "art": "Art. {}",
            "traffic": "Traffic data", "mla": "Request for mutual legal assistance",
            "limits": "Use limitations", "executed": "Executed", "not_executed": "Not executed",
@@ -113,7 +119,46 @@ WORDS = {
            "refuse_event": "Молбата е отказана", "generated": "2 февруари 2027\u202fг.",
            "review": "31 януари 2027\u202fг.", "pending": "До решението по последващата молба",
            "country": "Русия (RU)"},
+    "fr": {"facts": "Résumé des faits", "requested": "État requis", "art": "Article {}",
+           "traffic": "Données relatives au trafic", "mla": "Demande d'entraide judiciaire",
+           "limits": "Limitations d'utilisation", "executed": "Éléments exécutés",
+           "not_executed": "Éléments non exécutés", "refused": "Refusée",
+           "essential": "Atteinte à la souveraineté, à la sécurité, à l'ordre public ou à"
+           " d'autres intérêts essentiels", "grounds": "Motifs de refus",
+           "refuse_event": "Demande refusée", "generated": "2 février 2027",
+           "review": "31 janvier 2027",
+           "pending": "Jusqu'à la décision sur la demande subséquente",
+           "country": "Russie (RU)"},
+    "es": {"facts": "Resumen de los hechos", "requested": "Estado requerido", "art": "Artículo {}",
+           "traffic": "Datos relativos al tráfico",
+           "mla": "Solicitud de asistencia judicial recíproca",
+           "limits": "Limitaciones de uso", "executed": "Elementos ejecutados",
+           "not_executed": "Elementos no ejecutados", "refused": "Denegada",
+           "essential": "Menoscabo de la soberanía, la seguridad, el orden público u otros"
+           " intereses fundamentales", "grounds": "Motivos de denegación",
+           "refuse_event": "Solicitud denegada", "generated": "2 de febrero de 2027",
+           "review": "31 de enero de 2027",
+           "pending": "Hasta la decisión sobre la solicitud posterior",
+           "country": "Rusia (RU)"},
+    "zh": {"facts": "事实摘要", "requested": "被请求国", "art": "第{}条", "traffic": "流量数据",
+           "mla": "司法协助请求", "limits": "用途限制", "executed": "已执行事项",
+           "not_executed": "未执行事项", "refused": "已拒绝",
+           "essential": "损害主权、安全、公共秩序或其他基本利益", "grounds": "拒绝理由",
+           "refuse_event": "请求被拒绝", "generated": "2027年2月2日", "review": "2027年1月31日",
+           "pending": "直至对后续请求作出决定", "country": "俄罗斯 (RU)"},
+    "ar": {"facts": "ملخص الوقائع", "requested": "الدولة متلقية الطلب", "art": "المادة {}",
+           "traffic": "بيانات الحركة", "mla": "طلب المساعدة القانونية المتبادلة",
+           "limits": "قيود الاستخدام", "executed": "ما تم تنفيذه", "not_executed": "ما لم يُنفَّذ",
+           "refused": "مرفوض", "essential": "المساس بالسيادة أو الأمن أو النظام العام أو المصالح"
+           " الأساسية الأخرى", "grounds": "أسباب الرفض", "refuse_event": "رُفض الطلب",
+           "generated": "2 فبراير 2027", "review": "31 يناير 2027",
+           "pending": "حتى البت في الطلب اللاحق", "country": "روسيا (RU)"},
 }  # fmt: skip
+# as they appear in the page (autoescaped: d'entraide is d&#39;entraide)
+WORDS = {
+    lang: {key: str(escape(text)) for key, text in words.items()} for lang, words in WRITTEN.items()
+}
+NEW = ("fr", "es", "zh", "ar")  # the languages added with the console (issue 18)
 
 
 def case(example: Example, kind: RequestType, **changes: Any) -> Case:
@@ -177,7 +222,7 @@ def test_every_example_renders_in_every_language(
     html = page(c, run(c, TO_EXECUTION[:2]) if workflow else [], lang)
 
     assert html.startswith("<!DOCTYPE html>")
-    assert f'<html lang="{lang}">' in html
+    assert f'<html lang="{lang}" dir="{"rtl" if lang == "ar" else "ltr"}">' in html
     assert '<meta charset="utf-8">' in html
     assert "@media print" in html
     balance = Balance()
@@ -258,7 +303,15 @@ def test_dates_are_in_the_locales_format(example: Example, lang: str) -> None:
 
 @pytest.mark.parametrize(
     ("lang", "expected"),
-    [("ru", "английский (en)"), ("vi", "Tiếng Anh (en)"), ("bg", "английски (en)")],
+    [
+        ("ru", "английский (en)"),
+        ("vi", "Tiếng Anh (en)"),
+        ("bg", "английски (en)"),
+        ("fr", "anglais (en)"),
+        ("es", "inglés (en)"),
+        ("zh", "英语 (en)"),
+        ("ar", "الإنجليزية (en)"),
+    ],
 )
 def test_codes_are_named_in_the_chosen_language(example: Example, lang: str, expected: str) -> None:
     html = page(case(example, RequestType.MLA), [], lang)
@@ -273,6 +326,91 @@ def test_legal_bases_other_than_the_convention_are_translated(example: Example) 
     treaty = "treaty:Договор между РФ и СРВ о правовой помощи <1998>"
     html = page(case(example, RequestType.MLA, legal_basis=treaty), [], "bg")
     assert "Договор: Договор между РФ и СРВ о правовой помощи &lt;1998&gt;" in html
+
+
+@pytest.mark.parametrize(
+    ("lang", "basis", "expected"),
+    [
+        ("fr", "UNCC-40",
+         "Article 40 de la Convention des Nations Unies contre la cybercriminalité"),
+        ("es", "UNCC-40",
+         "Artículo 40 de la Convención de las Naciones Unidas contra la Ciberdelincuencia"),
+        ("zh", "UNCC-40", "《联合国打击网络犯罪公约》第40条"),
+        ("ar", "UNCC-40", "المادة 40 من اتفاقية الأمم المتحدة لمكافحة الجريمة السيبرانية"),
+        ("es", "UNTOC-18", "Artículo 18 de la Convención de las Naciones Unidas contra la"
+         " Delincuencia Organizada Transnacional"),
+        ("zh", "UNTOC-18", "《联合国打击跨国有组织犯罪公约》第18条"),
+        ("ar", "BC-27", "المادة 27 من الاتفاقية المتعلقة بالجريمة الإلكترونية (اتفاقية بودابست)"),
+        ("fr", "SAP-8", "Article 8 du deuxième Protocole additionnel à la Convention sur la"
+         " cybercriminalité"),
+        ("ar", "reciprocity", "المعاملة بالمثل"),
+    ],
+)  # fmt: skip
+def test_instruments_have_their_official_names(
+    example: Example, lang: str, basis: str, expected: str
+) -> None:
+    html = page(case(example, RequestType.MLA, legal_basis=basis), [], lang)
+    assert f'<span class="value">{escape(expected)}</span>' in section(html, "request")
+
+
+# The languages added with the console: whole documents, direction, numbers ----------------
+
+
+def _translated_away(lang: str) -> set[str]:
+    """The English messages whose translation into ``lang`` differs from the English."""
+    return {str(m.id) for m in read_catalog(lang) if m.id and m.string != m.id}
+
+
+@pytest.mark.parametrize("lang", NEW)
+def test_a_preservation_is_wholly_in_the_chosen_language(example: Example, lang: str) -> None:
+    """Every label, heading, choice, event and legal reference of a preservation request on
+    hold (Art. 42) comes from the language's catalog: no English is left but free text."""
+    c = case(example, RequestType.PRESERVATION, related_ids=["vn-2026-0044"])
+    hold = {"preserved_at": T0.isoformat(), "hold_until": (T0 + timedelta(days=90)).isoformat()}
+    html = page(c, run(c, [*TO_EXECUTION, (B, K.CONFIRM_HOLD, hold)]), lang)
+
+    found = re.findall(r'<(?:h1|h2|dt|th|td|p|p class="[a-z-]+"|span class="value")>([^<]+)<', html)
+    shown = {unescape(text) for text in found}
+    assert len(shown) > 60
+    assert not set(shown) & _translated_away(lang)
+    words = WORDS[lang]
+    assert f"<dt>{words['facts']}</dt>" in html
+    assert words["traffic"] in html
+    assert words["country"] in html
+    assert words["art"].format(42) in html
+    assert words["art"].format(13) in html
+    assert words["generated"] in html
+    # free text stays as its author wrote it
+    assert str(escape(c.request.facts_summary)) in html
+
+
+def test_arabic_documents_run_right_to_left(example: Example) -> None:
+    html = page(case(example, RequestType.PRESERVATION), [], "ar")
+    assert html.startswith('<!DOCTYPE html>\n<html lang="ar" dir="rtl">')
+    # the layout mirrors: only logical properties, never a physical side
+    style = html[html.index("<style>") : html.index("</style>")]
+    assert not re.search(r"\b(left|right)\b", style)
+    assert "padding-inline-start" in style
+    assert "text-align: start" in style
+    # free text of unknown direction is isolated; identifiers stay left to right
+    assert '<span class="free" lang="en" dir="auto">' in html
+    assert '<span class="code" dir="ltr">vn-2026-0042</span>' in html
+    for lang in set(LANGUAGES) - {"ar"}:
+        assert f'<html lang="{lang}" dir="ltr">' in page(case(example, RequestType.MLA), [], lang)
+
+
+@pytest.mark.parametrize(
+    ("lang", "months"),
+    [("en", "1,200"), ("fr", "1\u202f200"), ("es", "1.200"), ("ru", "1\xa0200"),
+     ("zh", "1,200"), ("ar", "1,200"), ("vi", "1.200"), ("bg", "1\xa0200")],
+)  # fmt: skip
+def test_quantities_are_in_the_locales_format(example: Example, lang: str, months: str) -> None:
+    c = case(example, RequestType.EXTRADITION, max_penalty_requesting_months=1200)
+    assert f'<span class="value">{months}</span>' in page(c, [], lang)
+    # a port is an identifier, not a quantity: never grouped
+    endpoints = [{"ip": "203.0.113.17", "port": 8080}]
+    preservation = page(case(example, RequestType.PRESERVATION, endpoints=endpoints), [], lang)
+    assert '<span class="code" dir="ltr">8080</span>' in preservation
 
 
 # Free text ------------------------------------------------------------------------------
@@ -303,7 +441,7 @@ def test_random_free_text_is_present_escaped(text: str) -> None:
     data = {**_loaded(RequestType.MLA), "facts_summary": text, "purpose": text}
     request = validate(data)
     html = render(request, None, (), lang="vi", generated_at=GENERATED)
-    assert html.count(f'<span class="free" lang="en">{escape(text)}</span>') >= 2
+    assert html.count(f'<span class="free" lang="en" dir="auto">{escape(text)}</span>') >= 2
 
 
 # State, reply and timeline --------------------------------------------------------------
@@ -327,7 +465,7 @@ def test_outcome_shows_use_limitations_prominently(example: Example, lang: str) 
     limits = reply[reply.index('<div class="limitations"') : reply.index("</div>")]
     assert f"<h3>{words['limits']}</h3>" in limits
     for text in outcome["use_limitations"]:
-        assert f'<span class="free">{text}</span>' in limits
+        assert f'<span class="free" dir="auto">{text}</span>' in limits
     body = reply[reply.index("</div>") :]
     assert f"<dt>{words['executed']}</dt>" in body
     assert f"<dt>{words['not_executed']}</dt>" in body
@@ -443,19 +581,35 @@ def test_cyrillic_catalogs_are_in_cyrillic(lang: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("lang", "same_as_english", "letters"),
+    ("lang", "same_as_english", "letters", "share"),
     [
-        ("vi", {"INTERPOL"}, "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ"),
-        ("ro", {"INTERPOL", "Port", "Normal", "Urgent", "Modus operandi"}, "ăâîșț"),
+        ("vi", {"INTERPOL"}, "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ", 2),
+        ("ro", {"INTERPOL", "Port", "Normal", "Urgent", "Modus operandi"}, "ăâîșț", 2),
+        ("fr", {"INTERPOL", "Port", "Date", "Note", "Conditions", "Justification"},
+         "éèêëàâçîïôûùœ", 2),
+        ("es", {"INTERPOL", "Modus operandi", "No"}, "áéíóúñü", 3),
     ],
-)
+)  # fmt: skip
 def test_latin_catalogs_are_translated_with_diacritics(
-    lang: str, same_as_english: set[str], letters: str
+    lang: str, same_as_english: set[str], letters: str, share: int
 ) -> None:
     messages = [m for m in read_catalog(lang) if m.id]
     assert {str(m.id) for m in messages if m.string == m.id} <= same_as_english
     with_diacritics = [m for m in messages if set(str(m.string).lower()) & set(letters)]
-    assert len(with_diacritics) > len(messages) // 2
+    assert len(with_diacritics) > len(messages) // share
+
+
+@pytest.mark.parametrize(
+    ("lang", "script"),
+    [("zh", "[\u4e00-\u9fff]"), ("ar", "[\u0621-\u064a]")],
+)
+def test_chinese_and_arabic_catalogs_are_in_their_script(lang: str, script: str) -> None:
+    for message in read_catalog(lang):
+        if message.id:
+            assert re.search(script, str(message.string)), message.id
+            # Latin is left only in codes and acronyms (A:, JWS, IP, 24/7), never in words
+            latin = re.findall("[A-Za-z]{2,}", re.sub("{[a-z]+}", "", str(message.string)))
+            assert set(latin) <= {"JWS", "IP"}, message.id
 
 
 def test_every_field_enumeration_and_literal_has_a_message() -> None:
@@ -496,3 +650,74 @@ def _parts(annotation: Any) -> list[Any]:
         parts.append(item)
         stack.extend(typing.get_args(item))
     return parts
+
+
+# In a browser ---------------------------------------------------------------------------
+
+# The page has no script; this probe is added to a copy and reports where things landed
+PROBE = """<script>
+const box = (selector) => document.querySelector(selector).getBoundingClientRect();
+const text = (selector) => {
+  const range = document.createRange();
+  range.selectNodeContents(document.querySelector(selector));
+  return range.getBoundingClientRect();
+};
+const columns = document.querySelectorAll("#timeline th");
+const nested = getComputedStyle(document.querySelector("#request dd dl"));
+document.body.dataset.layout = JSON.stringify({
+  direction: getComputedStyle(document.documentElement).direction,
+  label: box("#request dt").left, value: box("#request dd").left,
+  title_start: text("h1").left, title_end: text("h1").right,
+  heading_start: box("h1").left, heading_end: box("h1").right,
+  first_column: columns[0].getBoundingClientRect().left,
+  last_column: columns[columns.length - 1].getBoundingClientRect().left,
+  rule_left: nested.borderLeftWidth, rule_right: nested.borderRightWidth,
+});
+</script>"""
+
+
+def layout(html: str, folder: Path) -> dict[str, Any]:
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed: .ci/run installs it (apt-get install chromium)"
+    page = folder / "request.html"
+    page.write_text(html.replace("</body>", f"{PROBE}\n</body>"), encoding="utf-8")
+    command = [
+        chromium,
+        "--headless",
+        "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
+        "--disable-gpu",
+        f"--user-data-dir={folder / 'profile'}",
+        "--window-size=1200,900",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+    found = re.search(r'data-layout="([^"]*)"', dom)
+    assert found, dom[-2000:]
+    measured: dict[str, Any] = json.loads(unescape(found.group(1)))
+    return measured
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+def test_the_document_is_laid_out_in_its_languages_direction(
+    example: Example, lang: str, tmp_path: Path
+) -> None:
+    c = case(example, RequestType.PRESERVATION)
+    hold = {"preserved_at": T0.isoformat(), "hold_until": (T0 + timedelta(days=90)).isoformat()}
+    measured = layout(page(c, run(c, [*TO_EXECUTION, (B, K.CONFIRM_HOLD, hold)]), lang), tmp_path)
+    rtl = lang == "ar"
+    assert measured["direction"] == ("rtl" if rtl else "ltr")
+    # a label and its value: the label comes first in reading order
+    assert (measured["label"] > measured["value"]) is rtl
+    # the title starts at the heading's start edge
+    if rtl:
+        assert measured["title_end"] == pytest.approx(measured["heading_end"], abs=1)
+        assert measured["title_start"] > measured["heading_start"] + 50
+    else:
+        assert measured["title_start"] == pytest.approx(measured["heading_start"], abs=1)
+        assert measured["title_end"] < measured["heading_end"] - 50
+    # the timeline's first column (time) is on the start side
+    assert (measured["first_column"] > measured["last_column"]) is rtl
+    # a nested record's rule is on its start side
+    start, end = ("rule_right", "rule_left") if rtl else ("rule_left", "rule_right")
+    assert (measured[start], measured[end]) == ("2px", "0px")
