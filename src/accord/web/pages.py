@@ -1,0 +1,270 @@
+"""What the console's pages read, a page at a time by key (ADR 0020): each list is ordered
+by a time and its primary key, and the next page starts after the last row's pair; no query
+counts or skips rows, so a page costs the same at any size of the tables.
+
+Only routing columns are read (sender, kind, time, delivery state): listing never decrypts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, ColumnElement, Select, and_, or_, select
+
+from accord.db.schema import (
+    alerts,
+    audit_alarms,
+    audit_checkpoints,
+    deliveries,
+    evidence_inbound,
+    evidence_outbound,
+    incoming,
+    outgoing,
+    requests,
+)
+from accord.errors import FieldError, InputError
+from accord.federation.models import DeliveryState
+from accord.jose import b64url_decode
+from accord.node.home import Node
+from accord.requests.deadlines import DONE
+from accord.requests.events import Party, Status
+
+FINISHED = tuple(status.value for status in DONE)  # no deadline runs any more
+# the requested State's answer: a decision, or a hold confirmed (a preservation's answer)
+ANSWERED = (*FINISHED, Status.PRESERVED.value, Status.PRESERVED_PENDING_DECISION.value)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Any]
+    next: str | None  # the key of the following page, None on the last one
+
+
+@dataclass(frozen=True)
+class Filters:
+    type: str | None = None
+    status: str | None = None
+    role: str | None = None
+    counterpart: str | None = None
+
+
+def requests_page(node: Node, filters: Filters, after: str | None, size: int) -> Page:
+    query = select(requests).where(*_request_filters(filters))
+    return _page(node, query, requests.c.updated_at, requests.c.request_id, after, size)
+
+
+def inbox_page(node: Node, after: str | None, size: int) -> Page:
+    query = select(
+        incoming.c.message_id,
+        incoming.c.sender,
+        incoming.c.kind,
+        incoming.c.priority,
+        incoming.c.received_at,
+        incoming.c.opened_at,
+        incoming.c.ack_message_id,
+    )
+    return _page(node, query, incoming.c.received_at, incoming.c.message_id, after, size)
+
+
+def outbox_page(node: Node, after: str | None, size: int) -> Page:
+    """Sent messages with each recipient's delivery state."""
+    query = select(
+        outgoing.c.message_id,
+        outgoing.c.address,
+        outgoing.c.kind,
+        outgoing.c.priority,
+        outgoing.c.created_at,
+    )
+    page = _page(node, query, outgoing.c.created_at, outgoing.c.message_id, after, size)
+    ids = [row.message_id for row in page.rows]
+    with node.read_engine.connect() as connection:
+        states = connection.execute(
+            select(deliveries).where(deliveries.c.message_id.in_(ids))
+        ).all()
+    by_message: dict[str, list[Any]] = {}
+    for state in states:
+        by_message.setdefault(state.message_id, []).append(state)
+    rows = [(row, by_message.get(row.message_id, [])) for row in page.rows]
+    return Page(rows, page.next)
+
+
+def troubled_deliveries(node: Node, now: datetime, silent_after: float, limit: int) -> list[Any]:
+    """Failed deliveries, and those still without a receipt ``silent_after`` seconds on."""
+    silent = and_(
+        deliveries.c.state.in_([DeliveryState.RETRYING.value, DeliveryState.QUEUED.value]),
+        deliveries.c.updated_at < now.timestamp() - silent_after,
+    )
+    query = (
+        select(deliveries.c.message_id, deliveries.c.recipient, deliveries.c.state)
+        .add_columns(deliveries.c.last_error, deliveries.c.updated_at)
+        .where(or_(deliveries.c.state == DeliveryState.FAILED.value, silent))
+        .order_by(deliveries.c.updated_at.desc())
+        .limit(limit)
+    )
+    with node.read_engine.connect() as connection:
+        return list(connection.execute(query).all())
+
+
+def unacknowledged(node: Node, limit: int) -> list[Any]:
+    """Requests received here that nobody acknowledged yet (Art. 40), oldest first."""
+    query = (
+        select(requests)
+        .where(
+            requests.c.role == Party.REQUESTED.value, requests.c.status == Status.SUBMITTED.value
+        )
+        .order_by(requests.c.updated_at, requests.c.request_id)
+        .limit(limit)
+    )
+    with node.read_engine.connect() as connection:
+        return list(connection.execute(query).all())
+
+
+def active_alerts(node: Node, now: datetime, limit: int) -> list[Any]:
+    live = or_(alerts.c.expires_at.is_(None), alerts.c.expires_at > now.timestamp())
+    query = (
+        select(alerts.c.sender, alerts.c.identifier, alerts.c.msg_type, alerts.c.status)
+        .add_columns(alerts.c.sent_at, alerts.c.direction)
+        .where(alerts.c.state == "active", live)
+        .order_by(alerts.c.sent_at.desc())
+        .limit(limit)
+    )
+    with node.read_engine.connect() as connection:
+        return list(connection.execute(query).all())
+
+
+def open_requests(node: Node) -> list[Any]:
+    """The requests whose deadlines may still run (not in a final state)."""
+    query = select(requests.c.request_id, requests.c.record, requests.c.folded).where(
+        requests.c.status.is_not(None), requests.c.status.not_in(FINISHED)
+    )
+    with node.read_engine.connect() as connection:
+        return list(connection.execute(query).all())
+
+
+def checkpoints(node: Node, limit: int) -> list[Any]:
+    query = select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(limit)
+    with node.read_engine.connect() as connection:
+        return list(connection.execute(query).all())
+
+
+def turnaround(node: Node) -> list[tuple[str, str, float]]:
+    """(partner, request type, seconds from submission to the status after it) of every
+    request this node sent that was answered."""
+    query = select(requests.c.requested, requests.c.type, requests.c.folded).where(
+        requests.c.role == Party.REQUESTING.value, requests.c.status.in_(ANSWERED)
+    )
+    with node.read_engine.connect() as connection:
+        rows = connection.execute(query).all()
+    result = []
+    for row in rows:
+        state = json.loads(row.folded)
+        submitted, since = state.get("submitted_at"), state.get("since")
+        if submitted and since:
+            seconds = (
+                datetime.fromisoformat(since) - datetime.fromisoformat(submitted)
+            ).total_seconds()
+            result.append((row.requested, row.type, seconds))
+    return result
+
+
+# Keyset pagination -----------------------------------------------------------------------
+
+
+def _page(  # noqa: PLR0917 - the query, its two key columns, the key and the size
+    node: Node, query: Select[Any], at: Column[Any], key: Column[Any], after: str | None, size: int
+) -> Page:
+    if after is not None:
+        moment, last = _key(after)
+        query = query.where(or_(at < moment, and_(at == moment, key < last)))
+    query = query.order_by(at.desc(), key.desc()).limit(size + 1)
+    with node.read_engine.connect() as connection:
+        rows = list(connection.execute(query).all())
+    more = len(rows) > size
+    rows = rows[:size]
+    following = _encode(getattr(rows[-1], at.name), getattr(rows[-1], key.name)) if more else None
+    return Page(rows, following)
+
+
+def _encode(moment: float, key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([moment, key]).encode()).decode().rstrip("=")
+
+
+def _key(text: str) -> tuple[float, str]:
+    try:
+        moment, key = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        return float(moment), str(key)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise InputError(
+            "the page key is not one this console made",
+            advice="Follow the page links instead of editing the address.",
+            errors=[FieldError("after", "invalid", "not a page key")],
+        ) from exc
+
+
+def _request_filters(filters: Filters) -> Sequence[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.type:
+        conditions.append(requests.c.type == filters.type)
+    if filters.status:
+        conditions.append(requests.c.status == filters.status)
+    if filters.role:
+        conditions.append(requests.c.role == filters.role)
+    if filters.counterpart:
+        party = filters.counterpart
+        conditions.append(or_(requests.c.requester == party, requests.c.requested == party))
+    return conditions
+
+
+@dataclass(frozen=True)
+class Package:
+    package_id: str
+    direction: str  # sent | received
+    party: str  # the recipient or the sender
+    state: str
+    at: float
+    custody: list[dict[str, Any]]  # the chain's records, oldest first (received packages)
+
+
+def evidence_packages(node: Node, limit: int) -> list[Package]:
+    """Evidence packages sent and received, newest first, with the custody chain each
+    received package came with (its records were verified when it was offered)."""
+    with node.read_engine.connect() as connection:
+        sent = connection.execute(
+            select(evidence_outbound).order_by(evidence_outbound.c.created_at.desc()).limit(limit)
+        ).all()
+        received = connection.execute(
+            select(evidence_inbound).order_by(evidence_inbound.c.offered_at.desc()).limit(limit)
+        ).all()
+    packages = [
+        Package(row.package_id, "sent", row.recipient, row.state, row.created_at, [])
+        for row in sent
+    ]
+    packages += [
+        Package(
+            row.package_id, "received", row.sender, row.state, row.offered_at, _chain(row.custody)
+        )
+        for row in received
+    ]
+    return sorted(packages, key=lambda p: p.at, reverse=True)[:limit]
+
+
+def alarms(node: Node, limit: int) -> list[Any]:
+    query = select(audit_alarms).order_by(audit_alarms.c.raised_at.desc()).limit(limit)
+    with node.read_engine.connect() as connection:
+        return list(connection.execute(query).all())
+
+
+def _chain(text: str) -> list[dict[str, Any]]:
+    records = []
+    for token in text.split():
+        try:
+            records.append(json.loads(b64url_decode(token.split(".")[1])))
+        except (ValueError, IndexError):
+            records.append({"event": "unreadable"})
+    return records
