@@ -1,73 +1,15 @@
-"""Two real nodes in this process (VN and RU, with the States Parties registry), their real
-apps, and a browser-like client per node that keeps cookies and sends the forms' tokens."""
+"""Two real nodes in this process (VN and RU, with the States Parties registry, and ZA),
+their real apps, and one console account per role on each."""
 
 from __future__ import annotations
 
-import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "requests"))
-
-from nodes import RU, VN, Nodes, _SyncASGI, start
+from consoles import ACCOUNTS, PASSWORD, RU, VN, Browser, Nodes, start
 
 from accord.web import accounts
-from accord.web.accounts import Role
-
-PASSWORD = "correct horse battery staple"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-# one account per role on each node; "drafter" and "checker" are the four eyes
-ACCOUNTS = {
-    "olga": (Role.OPERATOR, "ru"),
-    "vu": (Role.OPERATOR, "vi"),
-    "sam": (Role.SUPERVISOR, "en"),
-    "sara": (Role.SUPERVISOR, "en"),
-    "aud": (Role.AUDITOR, "en"),
-    "adm": (Role.ADMINISTRATOR, "en"),
-}
-
-
-class Browser:
-    """A user's browser on one node's console: cookies kept, forms sent with their token."""
-
-    def __init__(self, nodes: Nodes, pid: str) -> None:
-        self.client = httpx.Client(
-            transport=_SyncASGI(nodes.apps[pid]), base_url=f"https://{pid}.test"
-        )
-        self.csrf = ""
-
-    def get(self, path: str) -> httpx.Response:
-        answer = self.client.get(path)
-        self._remember(answer)
-        return answer
-
-    def post(
-        self, path: str, data: dict[str, str | list[str]], csrf: str | None = None
-    ) -> httpx.Response:
-        token = self.csrf if csrf is None else csrf
-        answer = self.client.post(path, data={**data, "csrf": token} if token else data)
-        self._remember(answer)
-        return answer
-
-    def login(self, name: str, password: str = PASSWORD) -> httpx.Response:
-        self.get("/console/login")
-        answer = self.post("/console/login", {"name": name, "password": password})
-        if answer.status_code == 303:
-            self.get("/console/requests")  # a page with this session's token
-        return answer
-
-    def _remember(self, answer: httpx.Response) -> None:
-        found = (
-            CSRF.search(answer.text)
-            if answer.headers.get("content-type", "").startswith("text/html")
-            else None
-        )
-        if found:
-            self.csrf = found.group(1)
 
 
 @pytest.fixture
@@ -82,10 +24,3 @@ def nodes(tmp_path: Path) -> Iterator[Nodes]:
 @pytest.fixture
 def browser(nodes: Nodes) -> Browser:
     return Browser(nodes, VN)
-
-
-def browser_on(nodes: Nodes, pid: str) -> Browser:
-    return Browser(nodes, pid)
-
-
-__all__ = ["RU", "VN", "Browser", "browser_on"]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from conftest import Browser
+from consoles import Browser
 
 
 def test_smoke(browser: Browser) -> None:
