@@ -263,6 +263,19 @@ class Settings(BaseSettings):
         description="Mark the console's cookies Secure (sent over HTTPS only; browsers also "
         "send them to http://localhost). Turn off only behind a TLS proxy on another host name.",
     )
+    console_approval_types: tuple[str, ...] = Field(
+        default=(
+            "mla",
+            "mla_stored_data",
+            "mla_real_time_traffic",
+            "mla_interception",
+            "extradition",
+            "transfer_of_sentenced_persons",
+        ),
+        max_length=11,
+        description="Request types the console sends only after a second person, a supervisor, "
+        "approves them (four eyes); the formal requests by default.",
+    )
     console_page_size: int = Field(
         default=50,
         ge=5,

@@ -518,5 +518,6 @@ request_drafts = Table(
 
 # The console's pages are read by key, newest first, with the primary key breaking ties
 Index("ix_console_requests_page", requests.c.updated_at, requests.c.request_id)
+Index("ix_console_requests_status", requests.c.status, requests.c.role, requests.c.updated_at)
 Index("ix_console_outgoing_page", outgoing.c.created_at, outgoing.c.message_id)
 Index("ix_console_incoming_page", incoming.c.received_at, incoming.c.message_id)

@@ -1,7 +1,8 @@
 """Four eyes for formal requests (ADR 0020): an MLA request, an extradition request or a
 request to transfer a sentenced person is kept as a draft until a supervisor other than its
 drafter approves it; the approval is signed with the node's key and audited, then the request
-is sent. Other request types are sent when composed, as ``accord request new`` sends them.
+is sent. ACCORD_CONSOLE_APPROVAL_TYPES may add types. Other request types are sent when
+composed, as ``accord request new`` sends them.
 """
 
 from __future__ import annotations
@@ -16,19 +17,18 @@ from sqlalchemy import Connection, Row, select, update
 from accord.audit.log import record
 from accord.audit.models import Action
 from accord.audit.models import Event as AuditEvent
+from accord.config import Settings
 from accord.db.schema import request_drafts, requests
 from accord.envelope.core import sha256_hex
 from accord.envelope.models import new_message_id
-from accord.errors import DraftNotFound, FieldError, FourEyesRefused
+from accord.errors import ConfigError, DraftNotFound, FieldError, FourEyesRefused
 from accord.evidence.signing import sign_claims
 from accord.requests.models import RequestType
-from accord.requests.service import MLA_TYPES, Requests, Summary
+from accord.requests.service import Requests, Summary
 from accord.requests.validate import validate
 from accord.requests.wire import record_json
 from accord.web.accounts import Role, User
 
-R = RequestType
-FORMAL = MLA_TYPES | {R.EXTRADITION, R.TRANSFER_OF_SENTENCED_PERSONS}
 APPROVAL_TYP = "accord-request-approval+jws"
 AWAITING, APPROVED, REJECTED = "awaiting", "approved", "rejected"
 
@@ -49,8 +49,21 @@ class Draft:
     sha256: str  # of the record's JSON, which the approval signs
 
 
-def needs_approval(data: dict[str, Any]) -> bool:
-    return data.get("type") in {kind.value for kind in FORMAL}
+def approval_types(settings: Settings) -> frozenset[RequestType]:
+    """The types this node keeps for a supervisor (ACCORD_CONSOLE_APPROVAL_TYPES); a name
+    that is no request type is a configuration error, never ignored."""
+    names = settings.console_approval_types
+    unknown = [name for name in names if name not in set(RequestType)]
+    if unknown:
+        raise ConfigError(
+            f"console_approval_types names no request type: {', '.join(unknown)}",
+            advice=f"Use request types: {', '.join(RequestType)}.",
+        )
+    return frozenset(RequestType(name) for name in names)
+
+
+def needs_approval(settings: Settings, kind: RequestType) -> bool:
+    return kind in approval_types(settings)
 
 
 def submit(service: Requests, data: dict[str, Any], to: str, drafter: User) -> Draft:

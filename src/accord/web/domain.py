@@ -8,7 +8,7 @@ import typer
 
 from accord.federation.domain import Domain, Plugged, Serving
 from accord.requests.service import Requests
-from accord.web import app, cli, views
+from accord.web import app, approvals, cli, views
 
 
 def _commands(root: typer.Typer) -> None:
@@ -17,6 +17,7 @@ def _commands(root: typer.Typer) -> None:
 
 
 def _serve(serving: Serving) -> Plugged:
+    approvals.approval_types(serving.federation.node.settings)  # a wrong name stops the start
     return Plugged(mounts={app.BASE: views.create(Requests(serving.federation))})
 
 

@@ -20,7 +20,8 @@ from pydantic.fields import FieldInfo
 from accord.errors import FieldError
 
 Kind = Literal["text", "textarea", "lines", "choice", "choices", "yesno", "number", "json"]
-SKIPPED = frozenset({"message_id", "type"})  # made by the node, or fixed by the page
+# made by the node, or fixed by the page (the addressee is the participant chosen to send to)
+SKIPPED = frozenset({"message_id", "type", "receiving_authority"})
 MOMENT = "2026-12-04T09:00:00+00:00"
 LONG = ("summary", "description", "necessity", "relationship", "reasons", "note", "grounds")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,10 +33,12 @@ from accord.errors import FieldError, InputError
 from accord.federation.models import DeliveryState
 from accord.jose import b64url_decode
 from accord.node.home import Node
-from accord.requests.deadlines import DONE
-from accord.requests.events import Party, Status
+from accord.requests.deadlines import DONE, Due, due
+from accord.requests.events import Party, RequestState, Status
+from accord.requests.validate import validate
 
 FINISHED = tuple(status.value for status in DONE)  # no deadline runs any more
+OPEN = frozenset(status.value for status in Status if status not in DONE)
 # the requested State's answer: a decision, or a hold confirmed (a preservation's answer)
 ANSWERED = (*FINISHED, Status.PRESERVED.value, Status.PRESERVED_PENDING_DECISION.value)
 
@@ -138,13 +141,58 @@ def active_alerts(node: Node, now: datetime, limit: int) -> list[Any]:
         return list(connection.execute(query).all())
 
 
-def open_requests(node: Node) -> list[Any]:
-    """The requests whose deadlines may still run (not in a final state)."""
-    query = select(requests.c.request_id, requests.c.record, requests.c.folded).where(
-        requests.c.status.is_not(None), requests.c.status.not_in(FINISHED)
-    )
-    with node.read_engine.connect() as connection:
-        return list(connection.execute(query).all())
+class OpenRequests:
+    """What is due on the requests whose deadlines may still run, worked out once per change
+    of a request (``deadlines.due``, kept per request). Each look reads only the requests
+    changed since the last one, by the index on their change time: validating a record costs
+    about 0.1 ms and its deadlines 40 us, so 10,000 open requests would take 1.4 s a look.
+    Which deadlines a request has does not depend on ``now``; only whether each is overdue,
+    which the page decides."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._items: dict[str, list[Due]] = {}
+        self._seen: set[tuple[str, float]] = set()  # changes at the high-water mark
+        self._mark = float("-inf")
+        self._sorted: list[Due] = []
+        self._lock = threading.Lock()  # pages are rendered in worker threads
+
+    def due(self, now: datetime, limit: int) -> list[Due]:
+        """The first ``limit`` items due, soonest first."""
+        with self._lock:
+            if self._catch_up(now):
+                items = [item for listed in self._items.values() for item in listed]
+                self._sorted = sorted(items, key=lambda i: (i.due_at, i.request_id, i.what))
+            return self._sorted[:limit]
+
+    def _catch_up(self, now: datetime) -> bool:
+        columns = (requests.c.request_id, requests.c.updated_at, requests.c.status)
+        with self._node.read_engine.connect() as connection:
+            changed = [
+                row
+                for row in connection.execute(
+                    select(*columns).where(requests.c.updated_at >= self._mark)
+                )
+                if (row.request_id, row.updated_at) not in self._seen
+            ]
+            still_open = [row.request_id for row in changed if row.status in OPEN]
+            for row in changed:
+                self._items.pop(row.request_id, None)
+            for start in range(0, len(still_open), 500):
+                for row in connection.execute(
+                    select(requests.c.request_id, requests.c.record, requests.c.folded).where(
+                        requests.c.request_id.in_(still_open[start : start + 500])
+                    )
+                ):
+                    request = validate(json.loads(row.record))
+                    state = RequestState.model_validate_json(row.folded)
+                    self._items[row.request_id] = due([(request, state)], now)
+        if changed:
+            self._mark = max(row.updated_at for row in changed)
+            self._seen = {
+                (r.request_id, r.updated_at) for r in changed if r.updated_at == self._mark
+            }
+        return bool(changed)
 
 
 def checkpoints(node: Node, limit: int) -> list[Any]:

@@ -4,7 +4,6 @@ checks the session, the role and the CSRF token before the page runs."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -15,8 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from accord.errors import AccordError, AccountInvalid, FieldError, RequestInvalid
 from accord.requests.catalogs import LANGUAGES as RENDERED
-from accord.requests.deadlines import due
-from accord.requests.events import PAYLOADS, Kind, Note, RequestState
+from accord.requests.events import PAYLOADS, Kind, Note
 from accord.requests.machine import MOVES
 from accord.requests.models import RequestType, article_of
 from accord.requests.records import MODELS
@@ -74,6 +72,7 @@ def install(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one rout
     node = console.node
     service = console.service
     size = node.settings.console_page_size
+    open_requests = pages.OpenRequests(node)
 
     @app.get("/")
     async def home(request: Request) -> Response:
@@ -96,7 +95,7 @@ def install(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one rout
     @app.get("/dashboard")
     async def dashboard(request: Request) -> Response:
         context = await console.enter(request, "dashboard")
-        data = await asyncio.to_thread(_dashboard, console)
+        data = await asyncio.to_thread(_dashboard, console, open_requests)
         template = "dashboard_body.html" if request.headers.get("hx-request") else "dashboard.html"
         return console.page(template, context, **data)
 
@@ -173,7 +172,8 @@ def install(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one rout
     @app.get("/compose")
     async def compose_index(request: Request) -> Response:
         context = await console.enter(request, "compose")
-        kinds = [(kind, article_of(kind), kind in approvals.FORMAL) for kind in RequestType]
+        formal = approvals.approval_types(node.settings)
+        kinds = [(kind, article_of(kind), kind in formal) for kind in RequestType]
         return console.page("compose_index.html", context, kinds=kinds)
 
     @app.get("/compose/{kind}")
@@ -253,15 +253,11 @@ def install(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one rout
 # Pages' data ------------------------------------------------------------------------------
 
 
-def _dashboard(console: Console) -> dict[str, Any]:
+def _dashboard(console: Console, open_requests: pages.OpenRequests) -> dict[str, Any]:
     node = console.node
     now = node.clock.now()
-    pairs = [
-        (validate(json.loads(row.record)), RequestState.model_validate_json(row.folded))
-        for row in pages.open_requests(node)
-    ]
     return {
-        "due": due(pairs, now)[:DASHBOARD_ROWS],
+        "due": open_requests.due(now, DASHBOARD_ROWS),
         "troubled": pages.troubled_deliveries(node, now, SILENT_AFTER, DASHBOARD_ROWS),
         "unacknowledged": pages.unacknowledged(node, DASHBOARD_ROWS),
         "alerts": pages.active_alerts(node, now, DASHBOARD_ROWS),
@@ -328,7 +324,7 @@ def _composer(
         status,
         kind=kind,
         article=article_of(kind),
-        formal=kind in approvals.FORMAL,
+        formal=approvals.needs_approval(console.node.settings, kind),
         fields=forms.specs(MODELS[kind]),
         values=values,
         recipients=recipients,
@@ -352,6 +348,7 @@ async def _compose_send(console: Console, context: Context, kind: RequestType) -
         peer = None
     if peer is not None:
         data.setdefault("requested_state", peer.country)
+        data["receiving_authority"] = to
     try:
         probe = {"message_id": "draft", "receiving_authority": to or "unknown", **data}
         validate(probe)
@@ -365,7 +362,7 @@ async def _compose_send(console: Console, context: Context, kind: RequestType) -
         )
         return _composer(console, context, kind, context.form, error=error, status=422)
     try:
-        if approvals.needs_approval(data):
+        if approvals.needs_approval(service.node.settings, kind):
             await asyncio.to_thread(approvals.submit, service, data, to, context.user)
             return RedirectResponse(f"{BASE}/approvals", status_code=303)
         summary = await asyncio.to_thread(service.create, data, to)

@@ -56,6 +56,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_request_drafts_state", "request_drafts", ["state", "created_at"])
     op.create_index("ix_console_requests_page", "requests", ["updated_at", "request_id"])
+    op.create_index("ix_console_requests_status", "requests", ["status", "role", "updated_at"])
     op.create_index("ix_console_outgoing_page", "outgoing", ["created_at", "message_id"])
     op.create_index("ix_console_incoming_page", "incoming", ["received_at", "message_id"])
 
@@ -64,6 +65,7 @@ def downgrade() -> None:
     for index, table in (
         ("ix_console_incoming_page", "incoming"),
         ("ix_console_outgoing_page", "outgoing"),
+        ("ix_console_requests_status", "requests"),
         ("ix_console_requests_page", "requests"),
     ):
         op.drop_index(index, table_name=table)
