@@ -1,0 +1,62 @@
+"""Pages by key: walking the pages visits every row once, in order, ties on the time broken
+by the id; a key the console did not make is refused; the turnaround plot's figures."""
+
+from __future__ import annotations
+
+import pytest
+from consoles import VN, Browser, Nodes
+from sqlalchemy import insert
+
+from accord.db.schema import requests
+from accord.errors import InputError
+from accord.web import pages, plots
+
+
+def test_every_row_once_in_order_across_pages(nodes: Nodes) -> None:
+    node = nodes.open[VN]
+    template = {
+        "type": "preservation",
+        "role": "requesting",
+        "requester": VN,
+        "requested": "ru-gp-247",
+        "record": "{}",
+        "created_at": 0.0,
+        "status": "SUBMITTED",
+        "folded": "{}",
+    }
+    rows = [
+        {**template, "request_id": f"r-{n:03d}", "updated_at": float(n // 7)} for n in range(230)
+    ]  # 7 rows share each time: pages end inside a tie
+    node.writer.run(lambda connection: connection.execute(insert(requests), rows))
+    seen: list[str] = []
+    after = None
+    while True:
+        page = pages.requests_page(node, pages.Filters(), after, 50)
+        seen += [row.request_id for row in page.rows]
+        if page.next is None:
+            break
+        after = page.next
+    expected = sorted(rows, key=lambda r: (r["updated_at"], r["request_id"]), reverse=True)
+    assert seen == [r["request_id"] for r in expected]
+    only = pages.requests_page(node, pages.Filters(status="CLOSED"), None, 50)
+    assert only.rows == []
+
+
+def test_a_forged_page_key_is_refused(nodes: Nodes, browser: Browser) -> None:
+    with pytest.raises(InputError, match="page key"):
+        pages.requests_page(nodes.open[VN], pages.Filters(), "bm90LWEta2V5", 50)
+    browser.login("vu")
+    answer = browser.get("/console/requests?after=%3Cscript%3E")
+    assert answer.status_code == 422
+    assert "<script>" not in answer.text
+
+
+def test_turnaround_spread() -> None:
+    day = plots.DAY
+    samples = [("ru-gp-247", "preservation", d * day) for d in (1, 2, 3, 4, 5)]
+    [spread] = plots.spreads(samples)
+    assert (spread.low, spread.median, spread.high, spread.count) == (1, 3, 5, 5)
+    assert spread.q1 < spread.median < spread.q3
+    svg = plots.turnaround_svg([spread], "T <&>", "days")
+    assert svg.startswith("<svg")
+    assert "T &lt;&amp;&gt;" in svg
