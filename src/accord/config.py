@@ -276,6 +276,18 @@ class Settings(BaseSettings):
         description="Request types the console sends only after a second person, a supervisor, "
         "approves them (four eyes); the formal requests by default.",
     )
+    console_oidc_issuer: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The OpenID provider's issuer URL; set with the client id, the login page "
+        "offers a login through it (authorization code flow with PKCE).",
+    )
+    console_oidc_client_id: str | None = Field(
+        default=None, max_length=255, description="This node's client id at the OpenID provider."
+    )
+    console_oidc_client_secret: SecretStr | None = Field(
+        default=None, description="This node's client secret at the OpenID provider, if any."
+    )
     console_page_size: int = Field(
         default=50,
         ge=5,

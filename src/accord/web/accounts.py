@@ -109,6 +109,17 @@ def set_role(node: Node, name: str, role: Role) -> User:
     return _change(node, name, role=role.value)
 
 
+def link_subject(node: Node, name: str, subject: str) -> User:
+    """Let the OpenID provider's ``subject`` log in as account ``name`` (ADR 0020)."""
+    if not 0 < len(subject) <= 255:
+        raise AccountInvalid(
+            "an OIDC subject has 1 to 255 characters",
+            advice="Copy the subject (the ID token's sub claim) from the provider.",
+            errors=[FieldError("oidc_subject", "length", "1 to 255 characters")],
+        )
+    return _change(node, name, oidc_subject=subject)
+
+
 def set_language(node: Node, name: str, language: str) -> User:
     _check_language(language)
     return _change(node, name, audited=False, language=language)

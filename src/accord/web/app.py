@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from fastapi import Request
@@ -19,12 +19,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from accord.audit.models import Action
-from accord.errors import AccordError, ConsoleForbidden, FieldError, InputError
+from accord.errors import AccordError, ConsoleForbidden, FieldError, InputError, NotFoundError
 from accord.requests.service import Requests
-from accord.web import access, accounts, sessions
+from accord.web import access, accounts, oidc, sessions
 from accord.web.accounts import User
 from accord.web.i18n import NAMES, Interface
-from accord.web.sessions import COOKIE, LOGIN_COOKIE, Session
+from accord.web.sessions import COOKIE, LOGIN_COOKIE, OIDC_COOKIE, Session
 
 BASE = "/console"
 STATIC = Path(__file__).parent / "static"
@@ -66,6 +66,12 @@ class Console:
     def __init__(self, service: Requests) -> None:
         self.service = service
         self.node = service.node
+        settings = self.node.settings
+        self.oidc = (
+            oidc.Provider(settings, f"{self.node.participant.url}{BASE}/oidc/callback")
+            if settings.console_oidc_issuer and settings.console_oidc_client_id
+            else None
+        )
         self.templates = Environment(
             loader=PackageLoader("accord.web"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -122,7 +128,9 @@ class Console:
 
     async def login_form(self, request: Request, problem: str = "", status: int = 200) -> Response:
         token = request.cookies.get(LOGIN_COOKIE) or sessions.new_token()
-        response = self.page("login.html", None, status, login_csrf=token, problem=problem)
+        response = self.page(
+            "login.html", None, status, login_csrf=token, problem=problem, oidc=self.oidc
+        )
         self.set_cookie(response, LOGIN_COOKIE, token, 600)
         return response
 
@@ -140,17 +148,54 @@ class Console:
             user = await asyncio.to_thread(accounts.authenticate, self.node, name, password)
         except AccordError as error:
             return await self.login_form(request, error.message, error.http_status)
+        response = RedirectResponse(_landing(user), status_code=303)
+        await self.logged_in(request, response, user)
+        response.delete_cookie(LOGIN_COOKIE, path=BASE)
+        return response
+
+    async def logged_in(self, request: Request, response: Response, user: User) -> None:
+        """A new session for ``user`` on ``response`` (the browser's old one ended), audited."""
         old = request.cookies.get(COOKIE)
         session_id, _session = await asyncio.to_thread(sessions.start, self.node, user.name, old)
         now = self.node.clock.now()
         await asyncio.to_thread(accounts.audit, self.node, Action.CONSOLE_LOGIN, user.name, now)
-        response = RedirectResponse(
-            f"{BASE}/dashboard" if user.role != "administrator" else f"{BASE}/users",
-            status_code=303,
-        )
         self.set_cookie(response, COOKIE, session_id, self.node.settings.console_session_lifetime)
-        response.delete_cookie(LOGIN_COOKIE, path=BASE)
+
+    async def oidc_start(self) -> Response:
+        provider = self._provider()
+        target, state = await provider.start()
+        response = RedirectResponse(target, status_code=303)
+        # Lax, not Strict: the browser brings it back on the provider's cross-site redirect
+        self.set_cookie(response, OIDC_COOKIE, state, oidc.PENDING_FOR, samesite="lax")
         return response
+
+    async def oidc_callback(self, request: Request) -> Response:
+        provider = self._provider()
+        state, code = request.query_params.get("state", ""), request.query_params.get("code", "")
+        try:
+            user = await provider.finish(
+                self.node, state, request.cookies.get(OIDC_COOKIE, ""), code
+            )
+        except AccordError:
+            now = self.node.clock.now()
+            await asyncio.to_thread(
+                accounts.audit, self.node, Action.CONSOLE_LOGIN_FAILED, "oidc", now
+            )
+            raise
+        # a page, not a redirect: after the provider's cross-site redirect the browser would
+        # not send the Strict session cookie with a redirect's next request
+        response = self.page("continue.html", None, target=_landing(user))
+        await self.logged_in(request, response, user)
+        response.delete_cookie(OIDC_COOKIE, path=BASE)
+        return response
+
+    def _provider(self) -> oidc.Provider:
+        if self.oidc is None:
+            raise NotFoundError(
+                "this node has no OpenID provider configured",
+                advice="Log in with your user name and password.",
+            )
+        return self.oidc
 
     async def logout(self, request: Request, context: Context) -> Response:
         await asyncio.to_thread(sessions.end, self.node, context.session_id)
@@ -162,7 +207,14 @@ class Console:
         response.delete_cookie(COOKIE, path=BASE)
         return response
 
-    def set_cookie(self, response: Response, name: str, value: str, lifetime: float) -> None:
+    def set_cookie(
+        self,
+        response: Response,
+        name: str,
+        value: str,
+        lifetime: float,
+        samesite: Literal["strict", "lax"] = "strict",
+    ) -> None:
         response.set_cookie(
             name,
             value,
@@ -170,8 +222,13 @@ class Console:
             path=BASE,
             secure=self.node.settings.console_secure_cookies,
             httponly=True,
-            samesite="strict",
+            samesite=samesite,
         )
+
+
+def _landing(user: User) -> str:
+    """Administrators see no case: their first page is the accounts."""
+    return f"{BASE}/users" if user.role is accounts.Role.ADMINISTRATOR else f"{BASE}/dashboard"
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:

@@ -28,12 +28,17 @@ def add_command(
     name: NameArg,
     role: Annotated[Role, typer.Option(help="operator, supervisor, auditor or administrator.")],
     language: Annotated[str, typer.Option(help="Interface language.")] = "en",
+    oidc_subject: Annotated[
+        str | None, typer.Option(help="The OpenID provider's subject that may log in as it.")
+    ] = None,
     directory: DirOption = None,
 ) -> None:
     """Add an account; its password is asked for (or read from ACCORD_USER_PASSWORD)."""
     password = _password(confirm=True)
     with opened_node(directory) as node:
         user = accounts.add(node, name, role, password, language)
+        if oidc_subject is not None:
+            accounts.link_subject(node, name, oidc_subject)
     console.print(f"added {user.name} ({user.role}, {user.language})", markup=False)
 
 

@@ -15,6 +15,7 @@ from accord.node.home import Node
 
 COOKIE = "accord_console"
 LOGIN_COOKIE = "accord_login"  # the login form's CSRF token, before there is a session
+OIDC_COOKIE = "accord_oidc"  # the state of a login through the OpenID provider
 
 
 @dataclass(frozen=True)

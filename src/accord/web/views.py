@@ -55,6 +55,14 @@ def create(service: Requests) -> FastAPI:
     async def login(request: Request) -> Response:
         return await console.login(request)
 
+    @app.get("/oidc/start")
+    async def oidc_start() -> Response:
+        return await console.oidc_start()
+
+    @app.get("/oidc/callback")
+    async def oidc_callback(request: Request) -> Response:
+        return await console.oidc_callback(request)
+
     install(app, console)
     return app
 
