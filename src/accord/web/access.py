@@ -26,6 +26,7 @@ ROUTES: dict[str, frozenset[Role]] = {
     "approvals": WORK,
     "decide": frozenset({Role.SUPERVISOR}),  # four eyes: only a supervisor approves or rejects
     "audit": frozenset({Role.AUDITOR, Role.ADMINISTRATOR}),
+    "audit_proof": frozenset({Role.AUDITOR, Role.ADMINISTRATOR}),
     "users": frozenset({Role.ADMINISTRATOR}),
     "user_change": frozenset({Role.ADMINISTRATOR}),
 }

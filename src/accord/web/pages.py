@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Select, and_, or_, select
@@ -22,6 +22,7 @@ from accord.db.schema import (
     alerts,
     audit_alarms,
     audit_checkpoints,
+    audit_records,
     deliveries,
     evidence_inbound,
     evidence_outbound,
@@ -219,6 +220,41 @@ def turnaround(node: Node) -> list[tuple[str, str, float]]:
             ).total_seconds()
             result.append((row.requested, row.type, seconds))
     return result
+
+
+def delivery_latency(node: Node, since: float) -> list[tuple[str, str, float]]:
+    """(day, "", seconds from queueing to the receipt) of every delivery since ``since``."""
+    query = (
+        select(outgoing.c.created_at, deliveries.c.delivered_at)
+        .join(deliveries, deliveries.c.message_id == outgoing.c.message_id)
+        .where(outgoing.c.created_at >= since, deliveries.c.delivered_at.is_not(None))
+    )
+    with node.read_engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [
+        (
+            datetime.fromtimestamp(row.created_at, UTC).date().isoformat(),
+            "",
+            row.delivered_at - row.created_at,
+        )
+        for row in rows
+    ]
+
+
+def audit_entries(node: Node, before: int | None, size: int) -> tuple[list[Any], int | None]:
+    """A page of the audit log's entries, newest first, by index; the next page's key."""
+    query = select(
+        audit_records.c.idx,
+        audit_records.c.at,
+        audit_records.c.actor,
+        audit_records.c.action,
+        audit_records.c.object_id,
+    )
+    if before is not None:
+        query = query.where(audit_records.c.idx < before)
+    with node.read_engine.connect() as connection:
+        rows = list(connection.execute(query.order_by(audit_records.c.idx.desc()).limit(size + 1)))
+    return rows[:size], rows[size - 1].idx if len(rows) > size else None
 
 
 # Keyset pagination -----------------------------------------------------------------------

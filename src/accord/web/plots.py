@@ -1,6 +1,6 @@
 """Server-rendered SVG plots (no script, no library): turnaround per partner State and request
-type, as a box from the first to the third quartile, the median marked, whiskers to the
-fastest and slowest answer."""
+type, and delivery latency per day, each as a box from the first to the third quartile, the
+median marked, whiskers to the fastest and the slowest."""
 
 from __future__ import annotations
 
@@ -15,21 +15,22 @@ ROW, LABEL, WIDTH, TOP = 28, 260, 720, 30
 
 @dataclass(frozen=True)
 class Spread:
-    partner: str
+    partner: str  # or the day, for delivery latency
     type: str
     count: int
-    low: float  # days
+    low: float  # in the plot's unit
     q1: float
     median: float
     q3: float
     high: float
 
 
-def spreads(samples: Iterable[tuple[str, str, float]]) -> list[Spread]:
-    """One spread per (partner, type), from (partner, type, seconds) samples."""
+def spreads(samples: Iterable[tuple[str, str, float]], unit: float = DAY) -> list[Spread]:
+    """One spread per (partner, type), from (partner, type, seconds) samples, in ``unit``
+    seconds (days by default)."""
     groups: dict[tuple[str, str], list[float]] = {}
     for partner, kind, seconds in samples:
-        groups.setdefault((partner, kind), []).append(seconds / DAY)
+        groups.setdefault((partner, kind), []).append(seconds / unit)
     result = []
     for (partner, kind), days in sorted(groups.items()):
         days.sort()
@@ -38,7 +39,7 @@ def spreads(samples: Iterable[tuple[str, str, float]]) -> list[Spread]:
     return result
 
 
-def turnaround_svg(rows: list[Spread], title: str, unit: str) -> str:
+def spread_svg(rows: list[Spread], title: str, unit: str) -> str:
     """The plot as an SVG document; ``title`` and ``unit`` are already translated."""
     height = TOP + ROW * max(len(rows), 1) + 30
     scale = max((row.high for row in rows), default=1.0) or 1.0
@@ -56,7 +57,8 @@ def turnaround_svg(rows: list[Spread], title: str, unit: str) -> str:
     for n, row in enumerate(rows):
         y = TOP + n * ROW
         mid = y + ROW / 2
-        label = f"{row.partner} · {row.type} (n={row.count})"
+        named = f"{row.partner} · {row.type}" if row.type else row.partner
+        label = f"{named} (n={row.count})"
         parts += [
             f'<text x="10" y="{mid + 4:.1f}" font-size="12">{escape(label)}</text>',
             f'<line x1="{x(row.low):.1f}" x2="{x(row.high):.1f}" y1="{mid:.1f}" '

@@ -4,6 +4,7 @@ checks the session, the role and the CSRF token before the page runs."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from accord.audit.proofs import inclusion_document
+from accord.audit.service import AuditLog
 from accord.errors import AccordError, AccountInvalid, FieldError, RequestInvalid
 from accord.requests.catalogs import LANGUAGES as RENDERED
 from accord.requests.events import PAYLOADS, Kind, Note
@@ -27,6 +30,8 @@ from accord.web.i18n import Interface
 from accord.web.sessions import COOKIE
 
 DASHBOARD_ROWS = 20
+CHECKPOINT_ROWS = 10
+LATENCY_DAYS = 30
 SILENT_AFTER = 3600.0  # a delivery with no receipt an hour on is shown as silent
 # made by the node when a request is created, never offered as a move
 AUTOMATIC = frozenset({Kind.VALIDATE, Kind.SUBMIT})
@@ -226,7 +231,17 @@ def install(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one rout
         context = await console.enter(request, "plots")
         spreads = plots.spreads(await asyncio.to_thread(pages.turnaround, node))
         ui = context.ui
-        svg = plots.turnaround_svg(spreads, ui("Turnaround: submission to answer"), ui("days"))
+        svg = plots.spread_svg(spreads, ui("Turnaround: submission to answer"), ui("days"))
+        return Response(svg, media_type="image/svg+xml")
+
+    @app.get("/plots/latency.svg")
+    async def latency(request: Request) -> Response:
+        context = await console.enter(request, "plots")
+        since = node.clock.now().timestamp() - LATENCY_DAYS * plots.DAY
+        samples = await asyncio.to_thread(pages.delivery_latency, node, since)
+        ui = context.ui
+        title = ui("Delivery latency per day: queued to receipt")
+        svg = plots.spread_svg(plots.spreads(samples, unit=1.0), title, ui("seconds"))
         return Response(svg, media_type="image/svg+xml")
 
     @app.get("/evidence")
@@ -236,11 +251,30 @@ def install(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one rout
         return console.page("evidence.html", context, packages=packages)
 
     @app.get("/audit")
-    async def audit(request: Request) -> Response:
+    async def audit(request: Request, before: int | None = None) -> Response:
         context = await console.enter(request, "audit")
-        found = await asyncio.to_thread(pages.checkpoints, node, size)
+        found = await asyncio.to_thread(pages.checkpoints, node, CHECKPOINT_ROWS)
         alarms = await asyncio.to_thread(pages.alarms, node, size)
-        return console.page("audit.html", context, checkpoints=found, alarms=alarms)
+        entries, following = await asyncio.to_thread(pages.audit_entries, node, before, size)
+        return console.page(
+            "audit.html",
+            context,
+            checkpoints=found,
+            alarms=alarms,
+            entries=entries,
+            following=following,
+        )
+
+    @app.get("/audit/proof")
+    async def audit_proof(request: Request, index: int) -> Response:
+        """RFC 9162 §2.1.3 inclusion proof of one entry, to check with `accord audit verify`."""
+        await console.enter(request, "audit_proof")
+        proof = await asyncio.to_thread(AuditLog(node).prove, index)
+        body = json.dumps(inclusion_document(proof), indent=2)
+        disposition = f'attachment; filename="audit-entry-{proof.index}.json"'
+        return Response(
+            body, media_type="application/json", headers={"content-disposition": disposition}
+        )
 
     @app.get("/users")
     async def users(request: Request) -> Response:

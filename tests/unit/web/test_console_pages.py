@@ -3,10 +3,15 @@ by the id; a key the console did not make is refused; the turnaround plot's figu
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from consoles import VN, Browser, Nodes
 from sqlalchemy import insert
 
+from accord.audit.proofs import verify_document
+from accord.audit.service import AuditLog
 from accord.db.schema import requests
 from accord.errors import InputError
 from accord.web import pages, plots
@@ -57,6 +62,22 @@ def test_turnaround_spread() -> None:
     [spread] = plots.spreads(samples)
     assert (spread.low, spread.median, spread.high, spread.count) == (1, 3, 5, 5)
     assert spread.q1 < spread.median < spread.q3
-    svg = plots.turnaround_svg([spread], "T <&>", "days")
+    svg = plots.spread_svg([spread], "T <&>", "days")
     assert svg.startswith("<svg")
     assert "T &lt;&amp;&gt;" in svg
+
+
+def test_an_auditor_takes_an_entry_s_proof_that_verifies(nodes: Nodes) -> None:
+    node = nodes.open[VN]
+    auditor = Browser(nodes, VN)
+    auditor.login("aud")
+    log = AuditLog(node)
+    log.checkpoint()
+    page = auditor.get("/console/audit")
+    assert "console.login" in page.text
+    index = int(re.findall(r"/console/audit/proof\?index=(\d+)", page.text)[0])
+    proof = auditor.get(f"/console/audit/proof?index={index}")
+    assert proof.status_code == 200
+    assert verify_document(proof.content, log.verifier)
+    assert json.loads(proof.content)["index"] == index
+    assert auditor.get("/console/audit/proof?index=999999").status_code == 404

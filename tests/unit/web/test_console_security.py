@@ -57,6 +57,7 @@ def routes(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, str]]]:
         ("plots", "GET", "/console/plots/turnaround.svg", {}),
         ("evidence", "GET", "/console/evidence", {}),
         ("audit", "GET", "/console/audit", {}),
+        ("audit_proof", "GET", "/console/audit/proof?index=0", {}),
         ("users", "GET", "/console/users", {}),
         ("user_change", "POST", "/console/users/aud", {"action": "role", "role": "auditor"}),
         ("language", "POST", "/console/language", {"language": "en", "next": "/console/"}),
