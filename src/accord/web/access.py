@@ -22,6 +22,7 @@ ROUTES: dict[str, frozenset[Role]] = {
     "plots": CASES,
     "evidence": CASES,
     "move": WORK,
+    "evidence_open": WORK,  # decrypts: recorded in the custody chain and the audit log
     "compose": WORK,
     "approvals": WORK,
     "decide": frozenset({Role.SUPERVISOR}),  # four eyes: only a supervisor approves or rejects

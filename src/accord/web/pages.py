@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Select, and_, or_, select
@@ -30,7 +31,7 @@ from accord.db.schema import (
     outgoing,
     requests,
 )
-from accord.errors import FieldError, InputError
+from accord.errors import FieldError, InputError, NotFoundError
 from accord.federation.models import DeliveryState
 from accord.jose import b64url_decode
 from accord.node.home import Node
@@ -336,6 +337,26 @@ def evidence_packages(node: Node, limit: int) -> list[Package]:
         for row in received
     ]
     return sorted(packages, key=lambda p: p.at, reverse=True)[:limit]
+
+
+def package_folder(node: Node, package_id: str) -> Path:
+    """Where this node keeps a package it sent or received; NotFoundError otherwise (the same
+    answer for an id held by another node)."""
+    with node.read_engine.connect() as connection:
+        sent = connection.execute(
+            select(evidence_outbound.c.path).where(evidence_outbound.c.package_id == package_id)
+        ).first()
+        received = connection.execute(
+            select(evidence_inbound.c.state).where(evidence_inbound.c.package_id == package_id)
+        ).first()
+    if sent is not None:
+        return Path(sent.path)
+    if received is not None:
+        return node.home / "evidence" / "received" / package_id  # evidence.inbound.received
+    raise NotFoundError(
+        f"no evidence package {package_id} on this node",
+        advice="Open a package from the evidence page.",
+    )
 
 
 def alarms(node: Node, limit: int) -> list[Any]:

@@ -16,6 +16,9 @@ from starlette.staticfiles import StaticFiles
 from accord.audit.proofs import inclusion_document
 from accord.audit.service import AuditLog
 from accord.errors import AccordError, AccountInvalid, FieldError, RequestInvalid
+from accord.evidence.package import Package
+from accord.evidence.service import Evidence
+from accord.evidence.verify import read_custody
 from accord.requests.catalogs import LANGUAGES as RENDERED
 from accord.requests.events import PAYLOADS, Kind, Note
 from accord.requests.machine import MOVES
@@ -249,6 +252,18 @@ def install(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one rout
         context = await console.enter(request, "evidence")
         packages = await asyncio.to_thread(pages.evidence_packages, node, size)
         return console.page("evidence.html", context, packages=packages)
+
+    @app.post("/evidence/{package_id}/open")
+    async def evidence_open(package_id: str, request: Request) -> Response:
+        """Decrypt with this node's key and check every file against the signed manifest,
+        writing nothing; the opening is recorded in the custody chain and the audit log."""
+        context = await console.enter(request, "evidence_open")
+        folder = await asyncio.to_thread(pages.package_folder, node, package_id)
+        evidence, package = Evidence(node), Package(folder)
+        verified = await asyncio.to_thread(evidence.open, package, lambda _: None)
+        # the chain as it now stands, the opening included, every link verified again
+        _, custody = await asyncio.to_thread(read_custody, package, evidence.keys(package))
+        return console.page("evidence_open.html", context, verified=verified, custody=custody)
 
     @app.get("/audit")
     async def audit(request: Request, before: int | None = None) -> Response:

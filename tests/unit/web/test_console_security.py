@@ -56,6 +56,7 @@ def routes(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, str]]]:
         ("decide", "POST", f"/console/approvals/{draft}/reject", {"reason": "incomplete"}),
         ("plots", "GET", "/console/plots/turnaround.svg", {}),
         ("evidence", "GET", "/console/evidence", {}),
+        ("evidence_open", "POST", "/console/evidence/no-such-package/open", {}),
         ("audit", "GET", "/console/audit", {}),
         ("audit_proof", "GET", "/console/audit/proof?index=0", {}),
         ("users", "GET", "/console/users", {}),
