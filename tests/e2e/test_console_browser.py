@@ -253,7 +253,16 @@ def test_the_same_in_arabic_right_to_left(federation: Federation) -> None:
 
 def test_every_other_page_is_accessible(federation: Federation) -> None:
     pages = {
-        "vu": ["dashboard", "inbox", "outbox", "requests", "compose", "evidence", "plots"],
+        "vu": [
+            "dashboard",
+            "inbox",
+            "outbox",
+            "requests",
+            "compose",
+            "evidence",
+            "alerts",
+            "plots",
+        ],
         "adm": ["users", "audit"],
     }
     for name, paths in pages.items():

@@ -21,6 +21,7 @@ ROUTES: dict[str, frozenset[Role]] = {
     "print": CASES,
     "plots": CASES,
     "evidence": CASES,
+    "alerts": CASES,
     "move": WORK,
     "evidence_open": WORK,  # decrypts: recorded in the custody chain and the audit log
     "compose": WORK,
@@ -41,6 +42,7 @@ MENU = (
     "compose",
     "approvals",
     "evidence",
+    "alerts",
     "plots",
     "audit",
     "users",

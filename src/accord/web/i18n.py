@@ -50,6 +50,7 @@ DYNAMIC = (
     *(party.value for party in Party),
     "sent",
     "received",
+    "ingested",  # an alert taken from an external CAP feed
 )
 # t("...") or ui('...') in a template or a view, with a literal message
 _LOOKUP = re.compile(r"""\b(?:t|ui)\((?:"([^"]+)"|'([^']+)')""")

@@ -130,6 +130,23 @@ def unacknowledged(node: Node, limit: int) -> list[Any]:
         return list(connection.execute(query).all())
 
 
+def alerts_page(node: Node, after: str | None, size: int) -> Page:
+    """Every CAP message stored here (sent, received, ingested), newest first; routing
+    columns only: the XML is not parsed to list it."""
+    query = select(
+        alerts.c.sender,
+        alerts.c.identifier,
+        alerts.c.sent_at,
+        alerts.c.status,
+        alerts.c.msg_type,
+        alerts.c.scope,
+        alerts.c.direction,
+        alerts.c.state,
+        alerts.c.exercise_id,
+    )
+    return _page(node, query, alerts.c.sent_at, alerts.c.identifier, after, size)
+
+
 def active_alerts(node: Node, now: datetime, limit: int) -> list[Any]:
     live = or_(alerts.c.expires_at.is_(None), alerts.c.expires_at > now.timestamp())
     query = (

@@ -265,6 +265,12 @@ def install(app: FastAPI, console: Console) -> None:  # noqa: PLR0915 - one rout
         _, custody = await asyncio.to_thread(read_custody, package, evidence.keys(package))
         return console.page("evidence_open.html", context, verified=verified, custody=custody)
 
+    @app.get("/alerts")
+    async def alert_list(request: Request, after: str | None = None) -> Response:
+        context = await console.enter(request, "alerts")
+        page = await asyncio.to_thread(pages.alerts_page, node, after, size)
+        return console.page("alerts.html", context, page=page)
+
     @app.get("/audit")
     async def audit(request: Request, before: int | None = None) -> Response:
         context = await console.enter(request, "audit")

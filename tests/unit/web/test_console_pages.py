@@ -12,7 +12,7 @@ from sqlalchemy import insert
 
 from accord.audit.proofs import verify_document
 from accord.audit.service import AuditLog
-from accord.db.schema import requests
+from accord.db.schema import alerts, requests
 from accord.errors import InputError
 from accord.web import pages, plots
 
@@ -81,3 +81,31 @@ def test_an_auditor_takes_an_entry_s_proof_that_verifies(nodes: Nodes) -> None:
     assert verify_document(proof.content, log.verifier)
     assert json.loads(proof.content)["index"] == index
     assert auditor.get("/console/audit/proof?index=999999").status_code == 404
+
+
+def test_alerts_are_listed_newest_first_their_text_escaped(nodes: Nodes, browser: Browser) -> None:
+    node = nodes.open[VN]
+    rows = [
+        {
+            "sender": "moh@example.vn",
+            "identifier": f"<script>alert({n})</script>",
+            "sent": f"2026-12-0{n}T00:00:00+07:00",
+            "sent_at": float(n),
+            "status": "Actual",
+            "msg_type": "Alert",
+            "scope": "Public",
+            "direction": "received",
+            "origin": VN,
+            "state": "active",
+            "xml": b"<alert/>",
+            "sha256": "0" * 64,
+            "stored_at": float(n),
+        }
+        for n in (1, 2)
+    ]
+    node.writer.run(lambda connection: connection.execute(insert(alerts), rows))
+    browser.login("vu")
+    page = browser.get("/console/alerts").text
+    assert "<script>alert" not in page
+    assert page.index("alert(2)") < page.index("alert(1)")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -56,6 +56,7 @@ def routes(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, str]]]:
         ("decide", "POST", f"/console/approvals/{draft}/reject", {"reason": "incomplete"}),
         ("plots", "GET", "/console/plots/turnaround.svg", {}),
         ("evidence", "GET", "/console/evidence", {}),
+        ("alerts", "GET", "/console/alerts", {}),
         ("evidence_open", "POST", "/console/evidence/no-such-package/open", {}),
         ("audit", "GET", "/console/audit", {}),
         ("audit_proof", "GET", "/console/audit/proof?index=0", {}),
@@ -224,3 +225,19 @@ def test_pages_forbid_inline_script_and_framing(browser: Browser) -> None:
     policy = browser.get("/console/dashboard").headers["content-security-policy"]
     assert "script-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
+
+
+def test_script_in_a_move_s_note_is_shown_as_text(nodes: Nodes, ids: dict[str, str]) -> None:
+    vu = Browser(nodes, VN)
+    vu.login("vu")
+    path = f"/console/requests/{ids['request']}"
+    moved = vu.post(f"{path}/move", {"kind": "withdraw", "note": HOSTILE})
+    assert moved.status_code == 303, moved.text[:1000]
+    nodes.settle()
+    for browser, pid in ((vu, VN), (Browser(nodes, RU), RU)):
+        if pid == RU:
+            browser.login("olga")
+        page = browser.get(path).text
+        assert "withdraw" in page
+        assert "<script>alert" not in page
+        assert "\\u003cscript\\u003e" in page

@@ -15,6 +15,7 @@ def test_smoke(browser: Browser) -> None:
         "compose/preservation",
         "approvals",
         "evidence",
+        "alerts",
         "plots",
         "plots/turnaround.svg",
     ):
