@@ -181,7 +181,7 @@ def approve(federation: Federation, supervisor: str, lang: str, request_id: str)
     draft = page.locator("section.draft", has_text=request_id)
     draft.locator("form[action$='/approve'] button").click()
     page.wait_for_url(f"**/console/requests/{request_id}")
-    expect(page.locator("#status")).to_have_text("SUBMITTED")
+    expect(page.locator("#status")).to_have_attribute("data-status", "SUBMITTED")
     accessible(page)
     shot(page, f"{lang}-3-approved-and-sent")
     page.context.close()
@@ -208,7 +208,7 @@ def answer(federation: Federation, operator: str, lang: str, request_id: str) ->
     hold.locator("[name=preserved_at]").fill(now.isoformat())
     hold.locator("[name=hold_until]").fill((now + timedelta(days=90)).isoformat())
     hold.locator("button[name=move]").click()
-    expect(page.locator("#status")).to_have_text("PRESERVED")
+    expect(page.locator("#status")).to_have_attribute("data-status", "PRESERVED")
     accessible(page)
     shot(page, f"{lang}-4-acknowledged-and-preserved")
     return page
@@ -218,7 +218,7 @@ def wait_for_status(page: Page, url: str, status: str) -> None:
     deadline = time.monotonic() + WAIT / 1000
     while time.monotonic() < deadline:
         page.goto(url)
-        if page.locator("#status").inner_text() == status:
+        if page.locator("#status").get_attribute("data-status") == status:
             return
         time.sleep(0.5)
     raise AssertionError(f"{url} never showed {status}")
@@ -234,6 +234,14 @@ def test_vietnamese_officer_to_russian_operator(federation: Federation) -> None:
     wait_for_status(vn, f"{federation.urls[VN]}/console/requests/{request_id}", "PRESERVED")
     expect(vn.locator("#timeline-title")).to_have_text("Diễn biến của cả hai Quốc gia")
     shot(vn, "vi-5-answer-seen")
+    vn.goto(f"{federation.urls[VN]}/console/requests/{request_id}/print")
+    expect(vn.locator("html")).to_have_attribute("lang", "vi")
+    accessible(vn)
+    shot(vn, "vi-6-print-view")
+    missing = vn.goto(f"{federation.urls[VN]}/console/requests/no-such-request")
+    assert missing is not None
+    assert missing.status == 404
+    accessible(vn)
     vn.context.close()
 
 

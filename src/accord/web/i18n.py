@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from babel.numbers import format_decimal
 from accord.requests import catalogs
 from accord.requests.catalogs import Translator
 from accord.requests.events import Party
-from accord.requests.labels import FIELD, FIELDS
+from accord.requests.labels import ENUMS, FIELD, FIELDS, enum_context
 from accord.web.access import MENU
 from accord.web.accounts import LANGUAGES, Role
 
@@ -76,6 +77,13 @@ class Interface:
 
     def number(self, value: float) -> str:
         return format_decimal(value, locale=self.lang)
+
+    def enum(self, value: StrEnum | None) -> str:
+        """A request type, status, move or side as the printed request names it."""
+        if value is None:
+            return "—"
+        english = ENUMS.get(value)
+        return self._fields(enum_context(value), english) if english else str(value)
 
     def field(self, dotted: str) -> str:
         """The label of a request field (its last part), as the printed request names it."""
