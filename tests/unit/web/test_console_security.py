@@ -241,3 +241,20 @@ def test_script_in_a_move_s_note_is_shown_as_text(nodes: Nodes, ids: dict[str, s
         assert "withdraw" in page
         assert "<script>alert" not in page
         assert "\\u003cscript\\u003e" in page
+
+
+def test_a_session_ends_at_its_lifetime(nodes: Nodes) -> None:
+    vu = Browser(nodes, VN)
+    vu.login("vu")
+    assert vu.get("/console/dashboard").status_code == 200
+    nodes.advance(seconds=nodes.open[VN].settings.console_session_lifetime + 1)
+    assert vu.get("/console/dashboard").status_code == 303
+
+
+def test_disabling_an_account_ends_its_sessions(nodes: Nodes) -> None:
+    vu, adm = Browser(nodes, VN), Browser(nodes, VN)
+    vu.login("vu")
+    adm.login("adm")
+    assert adm.post("/console/users/vu", {"action": "disable"}).status_code == 303
+    assert vu.get("/console/dashboard").status_code == 303
+    assert vu.login("vu").status_code == 401
