@@ -238,7 +238,7 @@ def test_script_in_a_move_s_note_is_shown_as_text(nodes: Nodes, ids: dict[str, s
         if pid == RU:
             browser.login("olga")
         page = browser.get(path).text
-        assert "withdraw" in page
+        assert 'data-status="WITHDRAWN"' in page
         assert "<script>alert" not in page
         assert "\\u003cscript\\u003e" in page
 
