@@ -26,9 +26,10 @@ from accord.federation.service import Federation
 from accord.federation.transport import HttpTransport
 from accord.intel.domain import DOMAIN as INTEL
 from accord.requests.domain import DOMAIN as REQUESTS
+from accord.web.domain import DOMAIN as WEB
 
 # In this order their commands are listed and their routes are matched.
-DOMAINS: tuple[Domain, ...] = (AUDIT, EVIDENCE, REQUESTS, ALERTS, INTEL, DEMO)
+DOMAINS: tuple[Domain, ...] = (AUDIT, EVIDENCE, REQUESTS, ALERTS, INTEL, WEB, DEMO)
 PEER_CONNECTIONS = 8  # the domains' own calls to peers (witnessing, evidence chunks)
 
 

@@ -239,6 +239,62 @@ class Settings(BaseSettings):
         description="Largest request line and headers, in bytes (431 over it).",
     )
 
+    # The operator console (ADR 0020)
+    console_session_lifetime: float = Field(
+        default=8 * HOUR,
+        ge=60,
+        le=7 * 24 * HOUR,
+        description="A console session ends this long after its login, active or not.",
+    )
+    console_lockout_failures: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Wrong passwords in a row after which a console account is locked.",
+    )
+    console_lockout_seconds: float = Field(
+        default=900,
+        ge=1,
+        le=7 * 24 * HOUR,
+        description="How long a locked console account refuses every login, right or wrong.",
+    )
+    console_secure_cookies: bool = Field(
+        default=True,
+        description="Mark the console's cookies Secure (sent over HTTPS only; browsers also "
+        "send them to http://localhost). Turn off only behind a TLS proxy on another host name.",
+    )
+    console_approval_types: tuple[str, ...] = Field(
+        default=(
+            "mla",
+            "mla_stored_data",
+            "mla_real_time_traffic",
+            "mla_interception",
+            "extradition",
+            "transfer_of_sentenced_persons",
+        ),
+        max_length=11,
+        description="Request types the console sends only after a second person, a supervisor, "
+        "approves them (four eyes); the formal requests by default.",
+    )
+    console_oidc_issuer: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The OpenID provider's issuer URL; set with the client id, the login page "
+        "offers a login through it (authorization code flow with PKCE).",
+    )
+    console_oidc_client_id: str | None = Field(
+        default=None, max_length=255, description="This node's client id at the OpenID provider."
+    )
+    console_oidc_client_secret: SecretStr | None = Field(
+        default=None, description="This node's client secret at the OpenID provider, if any."
+    )
+    console_page_size: int = Field(
+        default=50,
+        ge=5,
+        le=500,
+        description="Rows on one page of the console's lists (the next page is found by key).",
+    )
+
     @model_validator(mode="after")
     def _timeouts_in_order(self) -> Settings:
         if self.delivery_timeout > self.message_max_age:

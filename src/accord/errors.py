@@ -79,13 +79,19 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     │   ├── EventConflict         two different events carry one id (equivocation)
     │   ├── RequestNotYetKnown    events whose author cannot be told before their request arrives
     │   └── RegistryInvalid       the States Parties registry contradicts itself
-    └── IntelError                threat intelligence: collections, sharing, sync (ADR 0014)
-        ├── SharingRefused        a TLP marking or handling code forbids this holder or hop
-        ├── GrantInvalid          a share grant that is forged, altered or not the object's
-        ├── CursorInvalid         a TAXII ``next`` forged, altered or for another query
-        ├── IntelUnauthorized     a TAXII request with no valid token or node signature
-        ├── IntelForbidden        the asker may not read or write this collection
-        └── SyncFailed            a partner's sync page that cannot be used
+    ├── IntelError                threat intelligence: collections, sharing, sync (ADR 0014)
+    │   ├── SharingRefused        a TLP marking or handling code forbids this holder or hop
+    │   ├── GrantInvalid          a share grant that is forged, altered or not the object's
+    │   ├── CursorInvalid         a TAXII ``next`` forged, altered or for another query
+    │   ├── IntelUnauthorized     a TAXII request with no valid token or node signature
+    │   ├── IntelForbidden        the asker may not read or write this collection
+    │   └── SyncFailed            a partner's sync page that cannot be used
+    └── ConsoleError              the operator console: accounts, sessions, four eyes (ADR 0020)
+        ├── LoginRefused          wrong name or password, a disabled or a locked account
+        ├── ConsoleForbidden      the account's role may not use this page, or no CSRF token
+        ├── AccountInvalid        a user name, role, language or password that breaks a rule
+        ├── DraftNotFound         no request awaiting approval with this id
+        └── FourEyesRefused       the drafter approving their own request, or not a supervisor
 """
 
 from __future__ import annotations
@@ -533,3 +539,33 @@ class IntelForbidden(IntelError):
 class SyncFailed(IntelError):
     code = "sync_failed"
     http_status = 502
+
+
+class ConsoleError(AccordError):
+    code = "console_error"
+
+
+class LoginRefused(ConsoleError):
+    """Said the same way for a wrong name, a wrong password and a disabled account, so the
+    answer does not tell which accounts exist; a locked account is named as locked."""
+
+    code = "login_refused"
+    http_status = 401
+
+
+class ConsoleForbidden(ConsoleError):
+    code = "console_forbidden"
+    http_status = 403
+
+
+class AccountInvalid(InputError):
+    code = "account_invalid"
+
+
+class DraftNotFound(NotFoundError):
+    code = "draft_not_found"
+
+
+class FourEyesRefused(ConsoleError):
+    code = "four_eyes_refused"
+    http_status = 403

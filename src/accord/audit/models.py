@@ -58,6 +58,15 @@ class Action(StrEnum):
     INTEL_TOKEN_CREATED = "intel.token_created"  # noqa: S105 - an action, not a secret
     INTEL_TOKEN_REVOKED = "intel.token_revoked"  # noqa: S105 - an action, not a secret
 
+    CONSOLE_LOGIN = "console.login"  # ADR 0020: an operator logged in to the console
+    CONSOLE_LOGIN_FAILED = "console.login_failed"
+    CONSOLE_LOCKED = "console.locked"  # too many failures in a row: the account is locked
+    CONSOLE_LOGOUT = "console.logout"
+    CONSOLE_ACCOUNT = "console.account"  # an account added, disabled, reset or its role changed
+    REQUEST_DRAFTED = "request.drafted"  # a formal request awaiting a supervisor (four eyes)
+    REQUEST_APPROVED = "request.approved"  # signed approval; the request is then sent
+    REQUEST_REJECTED = "request.rejected"
+
 
 @dataclass(frozen=True)
 class Event:

@@ -464,3 +464,60 @@ intel_subscriptions = Table(
     Column("synced", Integer, nullable=False),  # objects stored so far
     Column("updated_at", Float, nullable=False),
 )
+
+
+# Operator console (ADR 0020) ----------------------------------------------------------------
+
+# Console accounts: argon2id password hashes, one role each
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),  # operator | supervisor | auditor | administrator
+    Column("password", Text),  # argon2id PHC string; None: OIDC login only
+    Column("language", String(8), nullable=False),
+    Column("disabled", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),  # wrong passwords in a row
+    Column("locked_until", Float),
+    Column("oidc_subject", String(255), unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Server-side sessions: only the SHA-256 of the cookie's session id is kept
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("user", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_console_sessions_user", "user"),
+)
+
+# Formal requests awaiting a supervisor's approval before they are sent (four eyes)
+request_drafts = Table(
+    "request_drafts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("type", String(40), nullable=False),
+    Column("recipient", String(64), nullable=False),
+    Column("record", Text, nullable=False),  # the validated record's JSON
+    Column("sha256", String(64), nullable=False),  # of that JSON: what the approval signs
+    Column("drafter", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("state", String(16), nullable=False),  # awaiting | approved | rejected
+    Column("decided_by", String(64)),
+    Column("decided_at", Float),
+    Column("reason", Text),
+    Column("approval", Text),  # compact JWS by the node key over the decision
+    Column("request_id", String(128)),  # the request sent on approval
+    Index("ix_request_drafts_state", "state", "created_at"),
+)
+
+# The console's pages are read by key, newest first, with the primary key breaking ties
+Index("ix_console_requests_page", requests.c.updated_at, requests.c.request_id)
+Index("ix_console_requests_status", requests.c.status, requests.c.role, requests.c.updated_at)
+Index("ix_console_outgoing_page", outgoing.c.created_at, outgoing.c.message_id)
+Index("ix_console_incoming_page", incoming.c.received_at, incoming.c.message_id)

@@ -73,7 +73,13 @@ def translator(lang: str) -> Translator:
 
 @cache
 def _translator(lang: str) -> Translator:
-    catalog = read_catalog(lang)
+    return load(catalog_path(lang), lang)
+
+
+def load(path: Path, lang: str, domain: str = DOMAIN) -> Translator:
+    """The translator of the ``.po`` catalog at ``path``; fuzzy entries count as missing."""
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=lang, domain=domain)
     entries = {
         (message.context or "", str(message.id)): str(message.string)
         for message in catalog
