@@ -21,7 +21,7 @@ from mypy_boto3_s3 import S3Client
 from accord.blobs.s3 import S3BlobStore, S3Settings
 
 MOTO = Path(sys.executable).with_name("moto_server")
-KEY_ID, SECRET = "accord-test", "accord-test-secret"  # noqa: S105 - moto accepts any
+KEY_ID, SECRET = "accord-test", "accord-test-secret"
 
 
 def _free_port() -> int:
@@ -44,7 +44,7 @@ class S3Server:
         self.log = log
         env = os.environ | {"MOTO_ALLOW_NONEXISTENT_REGION": "true"}
         with log.open("ab") as out:
-            self.process = subprocess.Popen(  # noqa: S603 - our own venv's moto
+            self.process = subprocess.Popen(
                 [str(MOTO), "-H", "127.0.0.1", "-p", str(self.port)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -56,9 +56,10 @@ class S3Server:
                 raise RuntimeError(f"moto_server exited: {log.read_text()[-2000:]}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
             except OSError:
                 time.sleep(0.1)
+            else:
+                return self
         raise RuntimeError("moto_server did not start in 30 s")
 
     def kill(self) -> None:
