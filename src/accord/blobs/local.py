@@ -70,6 +70,7 @@ class LocalBlobStore(BlobStore):
 
     def append(self, key: str, data: bytes) -> int:
         try:
+            self.path(key).parent.mkdir(parents=True, exist_ok=True)
             with self.path(key).open("ab") as handle:
                 before = handle.tell()
                 handle.write(data)
