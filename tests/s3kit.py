@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+import httpx
 from mypy_boto3_s3 import S3Client
 
 from accord.blobs.s3 import S3BlobStore, S3Settings
+from accord.federation.transport import PeerResponse
 
 MOTO = Path(sys.executable).with_name("moto_server")
 KEY_ID, SECRET = "accord-test", "accord-test-secret"
@@ -116,3 +118,27 @@ class S3Server:
                 timeout=timeout,
             )
         )
+
+
+@dataclass
+class Wire:
+    """The sender's peer requests, routed to the receiver's real app in this process."""
+
+    apps: dict[str, httpx.AsyncClient]
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> PeerResponse:
+        for base, app in self.apps.items():
+            if url.startswith(base):
+                answer = await app.request(
+                    method, url.removeprefix(base), content=data or b"", headers=headers
+                )
+                return PeerResponse(
+                    answer.status_code, answer.content, answer.headers.get("accord-refusal")
+                )
+        raise AssertionError(f"no node at {url}")

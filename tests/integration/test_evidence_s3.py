@@ -29,10 +29,9 @@ from accord.evidence.seal import collect
 from accord.evidence.service import Evidence
 from accord.evidence.verify import read_custody, verify_package
 from accord.federation.service import Federation
-from accord.federation.transport import PeerResponse
 from accord.identity.models import Role
 from accord.node.home import Node
-from s3kit import S3Server
+from s3kit import S3Server, Wire
 
 VN, RU = "vn-mps-247", "ru-gp-ca"
 SPECS = [
@@ -48,30 +47,6 @@ ACQUISITION = Acquisition(
 )
 MIB = 1024 * 1024
 PART = 8 * MIB  # ACCORD_BLOB_PART_BYTES's default
-
-
-@dataclass
-class Wire:
-    """The sender's peer requests, routed to the receiver's real app in this process."""
-
-    apps: dict[str, httpx.AsyncClient]
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        data: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> PeerResponse:
-        for base, app in self.apps.items():
-            if url.startswith(base):
-                answer = await app.request(
-                    method, url.removeprefix(base), content=data or b"", headers=headers
-                )
-                return PeerResponse(
-                    answer.status_code, answer.content, answer.headers.get("accord-refusal")
-                )
-        raise AssertionError(f"no node at {url}")
 
 
 @dataclass

@@ -125,6 +125,8 @@ class Inbound:
                 )
             if row.state == RECEIVING:  # the sender is still at it: not abandoned
                 self.node.writer.run(_touch(package_id, self.node.clock.now().timestamp()))
+            else:  # the receipt goes out only once the package is where it is kept
+                self._settle(package_id)
             return self.status(row)
 
     def _check_offer(
