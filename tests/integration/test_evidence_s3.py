@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import re
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import pytest
 
 from accord.app import create_app
 from accord.clock import FixedClock
-from accord.demo.federation import LocalFederation, NodeSpec
+from accord.demo.federation import LocalFederation, NodeSpec, _stewards
 from accord.errors import EvidenceError
 from accord.evidence.courier import Courier, TransferState
 from accord.evidence.inbound import Inbound
@@ -32,6 +33,8 @@ from accord.federation.service import Federation
 from accord.identity.models import Role
 from accord.node.home import Node
 from s3kit import S3Server, Wire
+
+from .helpers import Accord, refused
 
 VN, RU = "vn-mps-247", "ru-gp-ca"
 SPECS = [
@@ -200,3 +203,38 @@ def test_a_200_mb_package_is_sealed_and_verified_in_constant_memory(pair: Pair) 
     parts = math.ceil(entry.ciphertext_size / PART)
     assert head["ETag"].strip('"').endswith(f"-{parts}")  # one multipart upload of 8 MiB parts
     assert head["ContentLength"] == entry.ciphertext_size
+
+
+def test_the_cli_seals_into_the_store_and_takes_the_address_it_prints(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    bucket = s3_server.bucket()
+    federation = LocalFederation.create(tmp_path / "nodes", SPECS, {})
+    home = federation.nodes[VN].home
+    (home / "settings.toml").write_text(s3_server.settings_toml(f"s3://{bucket}/{VN}"))
+    stewards = tmp_path / "stewards.json"
+    stewards.write_text(_stewards(federation).model_dump_json())
+    (tmp_path / "evidence").mkdir()
+    (tmp_path / "evidence" / "mail.mbox").write_bytes(os.urandom(CHUNK_BYTES + 3))
+    accord = Accord(tmp_path, federation.nodes[VN].env["ACCORD_PASSPHRASE"])
+    sealing = accord.ok(
+        "evidence", "seal", "evidence", "--case", "HN-2026-0042", "--to", RU, "--dir", str(home),
+        "--acquired-by", "Capt. A", "--acquired-at", "2026-11-23T08:15:00Z",
+        "--method", "copy", "--tool", "ftk 4.7", "--source", "mail server",
+    )  # fmt: skip
+    found = re.search(r"in (s3://\S+)", sealing.out)
+    assert found, sealing
+    location = found.group(1)
+    assert location.startswith(f"s3://{bucket}/{VN}/{PACKAGES}/")
+    assert not (home / "evidence").exists()
+
+    accord.env["ACCORD_HOME"] = str(home)  # `verify` takes the store from the settings
+    verified = accord.ok("evidence", "verify", location, "--stewards", str(stewards))
+    assert "signature, custody (2 records) OK" in verified.out
+    opened = accord.ok("evidence", "open", location, "--dir", str(home))
+    assert location in opened.out
+    elsewhere = location.replace(bucket, "another-bucket")
+    refused(
+        accord.many(["evidence", "open", elsewhere, "--dir", str(home)])[0],
+        "is not in this node's object store",
+    )

@@ -123,6 +123,8 @@ class Evidence:
         screen = Screen(node, [pid for pid, _ in recipients], requests, now)
         package_id = new_message_id(now)
         package = Package(out) if out else stored(node.blobs, f"{PACKAGES}/{package_id}")
+        if out is None and package.store is None:  # the node folder's first package
+            package.root.parent.mkdir(parents=True, exist_ok=True)
         manifest = seal(
             order,
             sealer,
