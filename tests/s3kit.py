@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -20,8 +21,23 @@ import httpx
 from mypy_boto3_s3 import S3Client
 
 from accord.blobs.s3 import S3BlobStore, S3Settings
+from accord.demo.federation import NodeSpec
+from accord.evidence.models import Acquisition
 from accord.federation.transport import PeerResponse
+from accord.identity.models import Role
 
+VN, RU = "vn-mps-247", "ru-gp-ca"
+SPECS = [  # two nodes, each with its own prefix or store
+    NodeSpec(VN, "Viet Nam 24/7", "VN", (Role.POC_24X7,), ("vi", "en")),
+    NodeSpec(RU, "Russian Federation CA", "RU", (Role.CENTRAL_AUTHORITY,), ("ru", "en")),
+]
+ACQUISITION = Acquisition(
+    acquired_by="Capt. Nguyen Van A",
+    acquired_at=datetime(2026, 11, 23, 8, 15, tzinfo=UTC),
+    method="forensic image of a seized laptop",
+    tool="ewfacquire 20231121",
+    source="laptop seized at 12 Hang Bac, Ha Noi",
+)
 MOTO = Path(sys.executable).with_name("moto_server")
 KEY_ID, SECRET = "accord-test", "accord-test-secret"
 

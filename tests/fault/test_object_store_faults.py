@@ -23,33 +23,20 @@ from sqlalchemy import select
 from accord.app import create_app
 from accord.clock import FixedClock
 from accord.db.schema import audit_records
-from accord.demo.federation import LocalFederation, NodeSpec
+from accord.demo.federation import LocalFederation
 from accord.errors import AccordError, BlobStoreError, EvidenceError
 from accord.evidence.courier import Courier, TransferState
 from accord.evidence.inbound import Inbound
-from accord.evidence.models import Acquisition, Event, Manifest
+from accord.evidence.models import Event, Manifest
 from accord.evidence.package import PACKAGES, Package, stored
 from accord.evidence.seal import collect
 from accord.evidence.service import Evidence
 from accord.evidence.verify import verify_package
 from accord.federation.service import Federation
-from accord.identity.models import Role
 from accord.node.home import Node
-from s3kit import S3Server, Wire
+from s3kit import ACQUISITION, RU, SPECS, VN, S3Server, Wire
 
 pytestmark = pytest.mark.slow
-VN, RU = "vn-mps-247", "ru-gp-ca"
-SPECS = [
-    NodeSpec(VN, "Viet Nam 24/7", "VN", (Role.POC_24X7,), ("vi", "en")),
-    NodeSpec(RU, "Russian Federation CA", "RU", (Role.CENTRAL_AUTHORITY,), ("ru", "en")),
-]
-ACQUISITION = Acquisition(
-    acquired_by="Capt. Nguyen Van A",
-    acquired_at=datetime(2026, 11, 23, 8, 15, tzinfo=UTC),
-    method="forensic image of a seized laptop",
-    tool="ewfacquire 20231121",
-    source="laptop seized at 12 Hang Bac, Ha Noi",
-)
 MIB = 1024 * 1024
 SIZE = 48 * MIB  # six parts of 8 MiB
 

@@ -8,8 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accord.blobs import BlobStore, LocalBlobStore, S3BlobStore, open_store
+from accord.blobs.s3 import parse_url
 from accord.config import Settings, load_settings
 from accord.errors import BlobMissing, BlobStoreError, ConfigError
 from s3kit import S3Server
@@ -128,3 +131,26 @@ def test_the_settings_pick_the_store(tmp_path: Path, s3_server: S3Server) -> Non
 def test_a_blob_url_that_is_not_a_bucket_is_refused(tmp_path: Path, url: str) -> None:
     with pytest.raises(ConfigError, match="blob_url"):
         load_settings(home=tmp_path, blob_url=url)
+
+
+@given(st.text(alphabet="ab./\\-_+= \x00", max_size=12))
+def test_no_key_that_is_accepted_leads_outside_the_folder(key: str) -> None:
+    root = Path("/srv/accord/node")
+    try:
+        path = LocalBlobStore(root).path(key)
+    except BlobStoreError:
+        return
+    assert path.resolve().is_relative_to(root)
+    assert path != root
+
+
+@given(st.text(max_size=40))
+def test_a_blob_url_parses_to_a_bucket_or_is_refused(url: str) -> None:
+    try:
+        bucket, prefix = parse_url(url)
+    except ConfigError:
+        return
+    assert bucket
+    assert "/" not in bucket
+    assert prefix == "" or (prefix.endswith("/") and not prefix.startswith("/"))
+    assert url.startswith(f"s3://{bucket}")

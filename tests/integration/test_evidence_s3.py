@@ -20,34 +20,21 @@ import pytest
 
 from accord.app import create_app
 from accord.clock import FixedClock
-from accord.demo.federation import LocalFederation, NodeSpec, _stewards
+from accord.demo.federation import LocalFederation, _stewards
 from accord.errors import EvidenceError
 from accord.evidence.courier import Courier, TransferState
 from accord.evidence.inbound import Inbound
-from accord.evidence.models import CHUNK_BYTES, Acquisition, Event, Manifest
+from accord.evidence.models import CHUNK_BYTES, Event, Manifest
 from accord.evidence.package import FILES, MANIFEST, PACKAGES, Package, stored
 from accord.evidence.seal import collect
 from accord.evidence.service import Evidence
 from accord.evidence.verify import read_custody, verify_package
 from accord.federation.service import Federation
-from accord.identity.models import Role
 from accord.node.home import Node
-from s3kit import S3Server, Wire
+from s3kit import ACQUISITION, RU, SPECS, VN, S3Server, Wire
 
 from .helpers import Accord, refused
 
-VN, RU = "vn-mps-247", "ru-gp-ca"
-SPECS = [
-    NodeSpec(VN, "Viet Nam 24/7", "VN", (Role.POC_24X7,), ("vi", "en")),
-    NodeSpec(RU, "Russian Federation CA", "RU", (Role.CENTRAL_AUTHORITY,), ("ru", "en")),
-]
-ACQUISITION = Acquisition(
-    acquired_by="Capt. Nguyen Van A",
-    acquired_at=datetime(2026, 11, 23, 8, 15, tzinfo=UTC),
-    method="logical copy of a mailbox export",
-    tool="FTK Imager 4.7.1",
-    source="Example Telecom mail server",
-)
 MIB = 1024 * 1024
 PART = 8 * MIB  # ACCORD_BLOB_PART_BYTES's default
 

@@ -212,7 +212,7 @@ class _Upload(BlobWriter):
                     MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
                 ),
             )
-        self._open, self._buffer = False, bytearray()
+        self._open, self._buffer, self._upload = False, bytearray(), None
 
     def abort(self) -> None:
         self._open, self._buffer = False, bytearray()

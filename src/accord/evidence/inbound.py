@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from accord.audit.log import record
 from accord.audit.models import Action, Event
+from accord.blobs.local import fsync_dir
 from accord.db.schema import evidence_chunks, evidence_inbound
 from accord.envelope.core import sha256_hex
 from accord.errors import (
@@ -45,7 +46,6 @@ from accord.evidence.package import (
     MANIFEST,
     RECEIVED,
     Package,
-    fsync_dir,
     publish,
     stored,
     sync_tree,

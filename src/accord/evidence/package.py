@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from accord.blobs import BlobStore, BlobWriter, LocalBlobStore
+from accord.blobs.local import fsync_dir
 from accord.blobs.store import copy_into
 from accord.errors import BlobMissing, BlobStoreError, EvidenceError
 
@@ -154,6 +155,17 @@ def publish(package: Package, target: Package) -> None:
             copy_into(target.blobs, target.key(name), source, COPY_BYTES)
 
 
+def copy_out(package: Package, name: str, target: Path) -> None:
+    """Copy blob ``name`` of ``package`` to the new file ``target`` (in the kernel when the
+    package is a folder, else streamed COPY_BYTES at a time)."""
+    source = package.blobs.path(package.key(name))
+    if source is not None:
+        shutil.copyfile(source, target)
+        return
+    with package.open_blob(name) as stream, target.open("wb") as copy:
+        shutil.copyfileobj(stream, copy, COPY_BYTES)
+
+
 def locate(location: str, store: BlobStore) -> Package:
     """The package at ``location`` (a folder, or a URL in the node's store: Package.location)."""
     base = store.url.rstrip("/") + "/"
@@ -204,14 +216,6 @@ def sync_tree(root: Path) -> None:
             finally:
                 os.close(fd)
         fsync_dir(Path(folder))
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Draft:

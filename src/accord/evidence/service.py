@@ -24,7 +24,6 @@ from accord.evidence.inbound import COMPLETE, Inbound
 from accord.evidence.models import Acquisition, CustodyRecord, Event, Manifest
 from accord.evidence.onward import Screen
 from accord.evidence.package import (
-    COPY_BYTES,
     CUSTODY,
     DIRECTORY,
     FILES,
@@ -32,6 +31,7 @@ from accord.evidence.package import (
     PACKAGES,
     Package,
     building,
+    copy_out,
     remove,
     stored,
 )
@@ -248,7 +248,7 @@ class Evidence:
                 r.chunks_total if r.state == COMPLETE else held.get(r.package_id, 0),
                 r.chunks_total,
                 r.completed_at or r.offered_at,
-                str(inbound.received(r.package_id) if r.state == COMPLETE else ""),
+                str(inbound.received_package(r.package_id)) if r.state == COMPLETE else "",
                 r.receipt,
             )
             for r in received
@@ -290,8 +290,7 @@ class Evidence:
         signed = self._next(package, manifest, Event.EXPORTED, {"to": str(out), "purpose": purpose})
         with building(out) as work:
             for name in (MANIFEST, DIRECTORY, *(entry.blob for entry in manifest.files)):
-                with package.open_blob(name) as source, (work / name).open("wb") as copy:
-                    shutil.copyfileobj(source, copy, COPY_BYTES)
+                copy_out(package, name, work / name)
             (work / CUSTODY).write_bytes(b"".join(t + b"\n" for t in package.custody_chain()))
             Package(work).append_custody(signed)
             verified = verify_package(Package(work), keys, progress=progress)
