@@ -17,13 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
-import httpx
 from mypy_boto3_s3 import S3Client
 
 from accord.blobs.s3 import S3BlobStore, S3Settings
 from accord.demo.federation import NodeSpec
 from accord.evidence.models import Acquisition
-from accord.federation.transport import PeerResponse
 from accord.identity.models import Role
 
 VN, RU = "vn-mps-247", "ru-gp-ca"
@@ -134,27 +132,3 @@ class S3Server:
                 timeout=timeout,
             )
         )
-
-
-@dataclass
-class Wire:
-    """The sender's peer requests, routed to the receiver's real app in this process."""
-
-    apps: dict[str, httpx.AsyncClient]
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        data: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> PeerResponse:
-        for base, app in self.apps.items():
-            if url.startswith(base):
-                answer = await app.request(
-                    method, url.removeprefix(base), content=data or b"", headers=headers
-                )
-                return PeerResponse(
-                    answer.status_code, answer.content, answer.headers.get("accord-refusal")
-                )
-        raise AssertionError(f"no node at {url}")

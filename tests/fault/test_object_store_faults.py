@@ -34,7 +34,8 @@ from accord.evidence.service import Evidence
 from accord.evidence.verify import verify_package
 from accord.federation.service import Federation
 from accord.node.home import Node
-from s3kit import ACQUISITION, RU, SPECS, VN, S3Server, Wire
+from peerwire import Wire
+from s3kit import ACQUISITION, RU, SPECS, VN, S3Server
 
 pytestmark = pytest.mark.slow
 MIB = 1024 * 1024

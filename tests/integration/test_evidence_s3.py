@@ -31,7 +31,8 @@ from accord.evidence.service import Evidence
 from accord.evidence.verify import read_custody, verify_package
 from accord.federation.service import Federation
 from accord.node.home import Node
-from s3kit import ACQUISITION, RU, SPECS, VN, S3Server, Wire
+from peerwire import Wire
+from s3kit import ACQUISITION, RU, SPECS, VN, S3Server
 
 from .helpers import Accord, refused
 

@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,11 @@ from accord.evidence.transfer import Offer, Plan, verify_receipt
 from accord.evidence.verify import read_custody, verify_package
 from accord.federation.auth import AUTH_HEADER, sign_request
 from accord.federation.service import Federation
-from accord.federation.transport import PeerResponse, TransportFailure
+from accord.federation.transport import PeerResponse
 from accord.identity.models import Role
 from accord.jose import b64url_decode
 from accord.node.home import Node
+from peerwire import Wire
 from s3kit import S3Server
 
 VN, RU, ZA = "vn-mps-247", "ru-gp-ca", "za-npa-ca"
@@ -57,41 +58,6 @@ ACQUISITION = Acquisition(
     source="Example Telecom mail server",
 )
 BIG = os.urandom(3 * CHUNK_BYTES + 1000)  # four chunks, the last one short
-Tamper = Callable[[str, str, bytes], bytes]
-
-
-@dataclass
-class Wire:
-    """Routes a node's requests to the peer's ASGI app by URL; ``tamper`` may rewrite a body
-    on the way and ``fail`` may cut the link before a request."""
-
-    apps: dict[str, httpx.AsyncClient]
-    log: list[tuple[str, str, int]] = field(default_factory=list)
-    tamper: Tamper | None = None
-    fail: Callable[[str, str], bool] | None = None
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        data: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> PeerResponse:
-        base, _, target = url.partition(EVIDENCE_PATH)
-        target = EVIDENCE_PATH + target
-        if self.fail is not None and self.fail(method, target):
-            raise TransportFailure("ClientConnectionError: link dropped")
-        body = data or b""
-        if self.tamper is not None:
-            body = self.tamper(method, target, body)
-        answer = await self.apps[base].request(method, target, content=body, headers=headers)
-        self.log.append((method, target, answer.status_code))
-        return PeerResponse(
-            answer.status_code, answer.content, answer.headers.get("accord-refusal")
-        )
-
-    def puts(self) -> list[tuple[str, int]]:
-        return [(target.rsplit("/", 1)[1], status) for m, target, status in self.log if m == "PUT"]
 
 
 @dataclass
