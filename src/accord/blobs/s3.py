@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's smallest part but the last
 MAX_PARTS = 10_000  # S3's most parts in one upload
 MISSING = {"NoSuchKey", "404", "NotFound"}
+CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+APPEND_TRIES = 20  # concurrent appends to one custody chain, each retried on a conflict
 T = TypeVar("T")
 
 
@@ -82,6 +84,8 @@ class S3BlobStore(BlobStore):
                 raise BlobMissing(
                     f"no blob {key} in {self.url}", advice="Check the package id or URL."
                 ) from exc
+            if code in CONFLICT:
+                raise _Changed(f"{key} changed while it was being rewritten") from exc
             raise BlobStoreError(
                 f"the object store {self._where} refused to {what} {key}: {code} {exc}",
                 advice="Check ACCORD_BLOB_URL, the bucket and the credentials' permissions.",
@@ -136,12 +140,62 @@ class S3BlobStore(BlobStore):
             found += [item["Key"][len(self.prefix) :] for item in page.get("Contents", [])]
         return iter(sorted(found))
 
+    def append(self, key: str, data: bytes) -> int:
+        """Read, add, and write back only if nobody wrote in between (a conditional PutObject,
+        RFC 9110 §13.1.1 If-Match; If-None-Match for the first write): two processes
+        appending to one custody chain both get their record in, in some order."""
+        for _ in range(APPEND_TRIES):
+            before, etag = self._current(key)
+            try:
+                self._put_if(key, before + data, etag)
+            except _Changed:
+                continue
+            return len(before)
+        raise BlobStoreError(
+            f"{key} kept changing under {APPEND_TRIES} attempts to append to it",
+            advice="Another process is writing this package's custody chain; try again.",
+        )
+
+    def truncate(self, key: str, length: int) -> None:
+        before, etag = self._current(key)
+        self._put_if(key, before[:length], etag)
+
+    def _put_if(self, key: str, body: bytes, etag: str | None) -> None:
+        """Write ``key`` if it is still the version ``etag`` (None: if it does not exist)."""
+        name = self.name(key)
+
+        def put() -> object:
+            if etag is None:
+                return self.client.put_object(
+                    Bucket=self.bucket, Key=name, Body=body, IfNoneMatch="*"
+                )
+            return self.client.put_object(Bucket=self.bucket, Key=name, Body=body, IfMatch=etag)
+
+        self.call("write", key, put)
+
+    def _current(self, key: str) -> tuple[bytes, str | None]:
+        """A small blob's bytes and ETag, or nothing (and None) when there is none."""
+
+        def get() -> tuple[bytes, str]:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.name(key))
+            data: bytes = answer["Body"].read()
+            return data, answer["ETag"]
+
+        try:
+            return self.call("read", key, get)
+        except BlobMissing:
+            return b"", None
+
     def delete(self, key: str) -> None:
         self.call(
             "delete",
             key,
             lambda: self.client.delete_object(Bucket=self.bucket, Key=self.name(key)),
         )
+
+
+class _Changed(BlobStoreError):
+    """A conditional write found the blob changed since it was read (retried)."""
 
 
 class _Upload(BlobWriter):
