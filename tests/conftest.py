@@ -24,6 +24,7 @@ from accord.identity.models import (
     signing_kid,
 )
 from accord.jose import public_jwk
+from s3kit import S3Server
 
 # Speed is measured in tests/bench/, not here: an example that takes longer than Hypothesis's
 # default 200 ms on a loaded two-core CI machine is not a failure.
@@ -118,3 +119,14 @@ def local_federation(tmp_path: Path) -> Iterator[LocalFederation]:
     finally:
         for node in federation.nodes.values():
             node.kill()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One S3-compatible server process on loopback for the session (each test takes a new
+    bucket from it); tests that kill the store start their own."""
+    server = S3Server().start(tmp_path_factory.mktemp("s3") / "moto_server.log")
+    try:
+        yield server
+    finally:
+        server.stop()

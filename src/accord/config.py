@@ -295,6 +295,46 @@ class Settings(BaseSettings):
         description="Rows on one page of the console's lists (the next page is found by key).",
     )
 
+    # Object store (ADR 0022) ---------------------------------------------------------------
+    blob_url: str | None = Field(
+        default=None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._=+/-]*)?$",
+        description="Where evidence packages are kept: unset, in the node folder; "
+        "s3://bucket/prefix, in an S3-compatible object store.",
+    )
+    blob_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="The object store's URL (MinIO, Ceph, Garage ...); unset: AWS S3.",
+    )
+    blob_region: str = Field(
+        default="us-east-1",
+        min_length=1,
+        max_length=64,
+        description="The object store's region (most S3-compatible servers accept any).",
+    )
+    blob_access_key_id: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Access key for the object store; unset: boto3's chain (AWS_* variables, "
+        "instance role).",
+    )
+    blob_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret key that goes with ACCORD_BLOB_ACCESS_KEY_ID."
+    )
+    blob_part_bytes: int = Field(
+        default=8 * MIB,
+        ge=5 * MIB,
+        le=512 * MIB,
+        description="Size of each multipart-upload part: what a blob upload holds in memory.",
+    )
+    blob_timeout: float = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Connect and read timeout of each object-store request (3 attempts).",
+    )
+
     @model_validator(mode="after")
     def _timeouts_in_order(self) -> Settings:
         if self.delivery_timeout > self.message_max_age:

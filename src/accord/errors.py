@@ -11,6 +11,8 @@ prints message and advice; the HTTP API maps the same fields to one JSON shape
     ├── ConfigError               settings or node folder unusable
     ├── NodeError                 node creation, keys, passphrase
     ├── StorageError              database failures (wrapped sqlite/SQLAlchemy errors)
+    │   └── BlobStoreError        the object store failed or refused (wrapped botocore/OS errors)
+    │       └── BlobMissing       no complete blob under that key
     ├── InputError                a user-supplied value breaks a rule (carries field errors)
     │   ├── RequestInvalid        a cooperation request record breaks its type's rules (§3)
     │   ├── DocumentInvalid       a TOML or JSON file that cannot be read: size, syntax, top level
@@ -143,6 +145,17 @@ class PassphraseError(NodeError):
 class StorageError(AccordError):
     code = "storage_error"
     http_status = 503
+
+
+class BlobStoreError(StorageError):
+    """The blob store (a folder or an S3-compatible object store) failed; nothing was stored."""
+
+    code = "blob_store_error"
+
+
+class BlobMissing(BlobStoreError):
+    code = "blob_missing"
+    http_status = 404
 
 
 class InputError(AccordError):

@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+from accord.blobs import open_store
 from accord.cli.common import (
     DirOption,
     console,
@@ -22,6 +23,7 @@ from accord.cli.common import (
     opened_node,
     print_table,
     read_input,
+    settings_for,
     write_output,
 )
 from accord.clock import to_rfc3339
@@ -29,17 +31,25 @@ from accord.errors import EvidenceError, InputError
 from accord.evidence.age import identity_string
 from accord.evidence.case import case_json
 from accord.evidence.models import Acquisition
-from accord.evidence.package import Package
+from accord.evidence.package import PACKAGES, Package, locate, stored
 from accord.evidence.seal import collect
 from accord.evidence.service import Evidence
 from accord.evidence.signing import KeyLookup
 from accord.evidence.trust import from_cards, from_stewards, read_identity
 from accord.evidence.verify import Verified, extract, read_custody, verify_package
+from accord.node.home import Node
 from accord.requests.service import Proposal
 
 app = typer.Typer(help="Electronic evidence packages.", no_args_is_help=True)
 
-PackageArg = Annotated[Path, typer.Argument(help="The package folder.", show_default=False)]
+PackageArg = Annotated[
+    str,
+    typer.Argument(
+        help="The package folder, or its s3:// place in the node's object store (as "
+        "`accord evidence seal` prints it).",
+        show_default=False,
+    ),
+]
 StewardsOption = Annotated[
     Path | None,
     typer.Option(help="Trust the package's directory if these stewards signed it."),
@@ -108,7 +118,6 @@ def seal_command(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to seal.")],
     case: Annotated[str, typer.Option(help="Case reference.")],
     to: Annotated[str, typer.Option(help="Recipients: participants or groups, comma-separated.")],
-    out: Annotated[Path, typer.Option(help="Package folder to create.")],
     acquired_by: Annotated[str, typer.Option(help="Who acquired the data.")],
     acquired_at: Annotated[datetime, typer.Option(help="When (ISO 8601).")],
     method: Annotated[str, typer.Option(help="How it was acquired.")],
@@ -122,6 +131,13 @@ def seal_command(
         typer.Option(
             help="The Convention request this evidence answers or supports; the package names "
             "it and carries the use limitations of this node's reply."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Package folder to create (default: in the node's blob store, "
+            "evidence/packages/ID: the node folder, or ACCORD_BLOB_URL)."
         ),
     ] = None,
     directory: DirOption = None,
@@ -156,10 +172,11 @@ def seal_command(
             request_id=request,
             forwarded=forwarded,
         )
+        where = out or stored(node.blobs, f"{PACKAGES}/{manifest.package_id}").location
     size = sum(f.size for f in manifest.files)
     console.print(
         f"Sealed {len(manifest.files)} file(s), {size} bytes, as package {manifest.package_id} "
-        f"in {out}\nrecipients: {', '.join(manifest.recipients)}",
+        f"in {where}\nrecipients: {', '.join(manifest.recipients)}",
         *(f"use limitation: {text}" for text in manifest.use_limitations),
         *forwards,
         sep="\n",
@@ -178,7 +195,7 @@ def _print_verified(verified: Verified, package: Package) -> None:
         ],
     )
     console.print(
-        f"{package.root}: signature, custody ({len(verified.custody)} records) OK",
+        f"{package}: signature, custody ({len(verified.custody)} records) OK",
         *([f"under request: {manifest.request_id}"] if manifest.request_id else []),
         *(f"use limitation (UNCC Art. 36): {text}" for text in manifest.use_limitations),
         sep="\n",
@@ -194,7 +211,7 @@ def verify_command(
     card: CardOption = None,
 ) -> None:
     """Check a package offline: signature, custody, every chunk; every plaintext with a key."""
-    bundle = Package(package)
+    bundle = _bundle(package, None)
     keys = _anchor(bundle, stewards, card)
     key = read_identity(identity, _passphrase()) if identity else None
     with _progress(bundle.stored_bytes(), "verifying") as bar:
@@ -213,7 +230,7 @@ def extract_command(
 ) -> None:
     """Write the verified files. Without --identity, this node opens the package and records
     the extraction in the custody chain and its audit log."""
-    bundle = Package(package)
+    bundle = _bundle(package, directory)
     if identity is None:
         with opened_node(directory) as node:
             service = Evidence(node)
@@ -233,7 +250,7 @@ def extract_command(
 def open_command(package: PackageArg, directory: DirOption = None) -> None:
     """Decrypt with this node's key and check every file against the signed manifest, without
     writing them; records `opened` in the custody chain and the audit log."""
-    bundle = Package(package)
+    bundle = _bundle(package, directory)
     with opened_node(directory) as node, _progress(bundle.stored_bytes(), "opening") as bar:
         verified = Evidence(node).open(bundle, _advance(bar))
     _print_verified(verified, bundle)
@@ -250,7 +267,7 @@ def export_command(
 ) -> None:
     """Copy the sealed package out of the node (for a court, removable media, an archive),
     verify the copy and record the export, with its purpose, in both chains and the audit log."""
-    bundle = Package(package)
+    bundle = _bundle(package, directory)
     with opened_node(directory) as node, _progress(bundle.stored_bytes(), "exporting") as bar:
         verified = Evidence(node).export(bundle, out, purpose, _advance(bar))
     _print_verified(verified, Package(out))
@@ -274,7 +291,7 @@ def dispose_command(
             advice="Run again with --yes to confirm.",
         )
     with opened_node(directory) as node:
-        record = Evidence(node).dispose(Package(package), reason)
+        record = Evidence(node).dispose(_bundle(package, node), reason)
     console.print(
         f"{package}: disposed of by {record.actor} at {to_rfc3339(record.at)} "
         f"({record.details.get('reason', '')}); files deleted, custody chain kept",
@@ -287,7 +304,7 @@ def custody_command(
     package: PackageArg, stewards: StewardsOption = None, card: CardOption = None
 ) -> None:
     """Print the chain of custody and verify every link and signature."""
-    bundle = Package(package)
+    bundle = _bundle(package, None)
     keys = _anchor(bundle, stewards, card)
     _, records = read_custody(bundle, keys)
     print_table(
@@ -315,7 +332,7 @@ def export_case(
     card: CardOption = None,
 ) -> None:
     """Write the package's provenance as CASE/UCO JSON-LD (verified first)."""
-    bundle = Package(package)
+    bundle = _bundle(package, None)
     keys = _anchor(bundle, stewards, card)
     manifest, records = read_custody(bundle, keys)
     document = case_json(manifest.as_json(), [r.as_json() for r in records])
@@ -338,7 +355,7 @@ def send_command(
     (`accord serve`) sends the chunks, resumes after interruptions and stores each receipt."""
     addresses = [a.strip() for a in (to or "").split(",") if a.strip()]
     with opened_node(directory) as node:
-        recipients = Evidence(node).send(Package(package), addresses)
+        recipients = Evidence(node).send(_bundle(package, node), addresses)
     console.print(
         f"queued {package} to {', '.join(recipients)}; follow it with `accord evidence transfers`",
         markup=False,
@@ -406,5 +423,23 @@ def anchor(package: PackageArg, directory: DirOption = None) -> None:
     signed in it was logged and co-signed by a witness: after a key rotation it is what lets
     a package sealed before it still verify (ADR 0018)."""
     with opened_node(directory) as node:
-        added = Evidence(node).anchor(Package(package))
+        added = Evidence(node).anchor(_bundle(package, node))
     console.print(f"{added} anchor(s) added to {package}")
+
+
+def _bundle(text: str, where: Node | Path | None) -> Package:
+    """The package named on the command line: a folder, or a place in the node's blob store
+    (the store of the node ``where`` is, or of the settings)."""
+    if not text.startswith("s3://"):
+        return Package(Path(text))
+    if isinstance(where, Node):
+        store = where.blobs
+    else:
+        settings = settings_for(where)
+        store = open_store(settings, settings.home)
+    if not text.startswith(store.url.rstrip("/") + "/"):
+        raise InputError(
+            f"{text} is not in this node's object store ({store.url})",
+            advice="Set ACCORD_BLOB_URL (and ACCORD_BLOB_ENDPOINT) to the store that holds it.",
+        )
+    return locate(text, store)

@@ -15,7 +15,6 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -28,6 +27,7 @@ from accord.envelope.core import sha256_hex
 from accord.envelope.receipt import verify_refusal
 from accord.errors import (
     AccordError,
+    BlobMissing,
     ChunkRejected,
     EvidenceError,
     InputError,
@@ -35,7 +35,7 @@ from accord.errors import (
     TransferIncomplete,
 )
 from accord.evidence.models import Manifest
-from accord.evidence.package import Package
+from accord.evidence.package import Package, locate
 from accord.evidence.signing import verify_manifest
 from accord.evidence.transfer import Chunk, Offer, Plan, expand, verify_receipt
 from accord.federation.auth import AUTH_HEADER, sign_request
@@ -84,7 +84,7 @@ class Final(Exception):
 def queue_transfers(
     connection: Connection,
     *,
-    path: Path,
+    path: str,
     manifest: Manifest,
     token: bytes,
     offer: Offer,
@@ -224,12 +224,15 @@ class Courier:
         finally:
             self._holding.discard(key)
 
+    def _package(self, row: Row[Any]) -> Package:
+        return locate(row.path, self._node.blobs)
+
     async def _attempt(self, row: Row[Any]) -> str:
         """Offer, send every chunk the recipient lacks, then ask for the receipt."""
         offer = Offer.from_json(row.offer)
         keys = self._federation.directory().signing_key
         plan = Plan.of(verify_manifest(offer.manifest, keys))
-        await asyncio.to_thread(record_sending, Package(Path(row.path)), offer)
+        await asyncio.to_thread(record_sending, self._package(row), offer)
         base = f"{EVIDENCE_PATH}/{row.package_id}"
         lacking = len(plan.chunks) + 1
         while True:
@@ -261,7 +264,7 @@ class Courier:
                     return
                 try:
                     await self._send_chunk(row, base, chunk)
-                except (Retry, Final) as exc:
+                except (Retry, Final, AccordError) as exc:  # AccordError: the blob store
                     failures.append(exc)
                     return
                 count[0] += 1
@@ -272,7 +275,7 @@ class Courier:
             raise failures[0]
 
     async def _send_chunk(self, row: Row[Any], base: str, chunk: Chunk) -> None:
-        data = await asyncio.to_thread(_read_chunk, Path(row.path), chunk)
+        data = await asyncio.to_thread(_read_chunk, self._package(row), chunk)
         for _ in range(RESENDS):
             try:
                 await self._call(row, "PUT", f"{base}/chunks/{chunk.index}", data, OCTETS)
@@ -408,14 +411,13 @@ def record_sending(package: Package, offer: Offer) -> None:
         package.append_custody(sent)
 
 
-def _read_chunk(package: Path, chunk: Chunk) -> bytes:
-    """A chunk of our own copy, refused if it no longer matches the signed manifest."""
+def _read_chunk(package: Package, chunk: Chunk) -> bytes:
+    """A chunk of our own copy, refused if it no longer matches the signed manifest (an
+    object store that is down is not final: the transfer is retried)."""
     try:
-        with (package / chunk.blob).open("rb") as handle:
-            handle.seek(chunk.offset)
-            data = handle.read(chunk.length)
-    except OSError as exc:
-        raise Final(f"cannot read {package / chunk.blob}: {exc.strerror}") from exc
+        data = package.read_blob(chunk.blob, chunk.offset, chunk.length)
+    except BlobMissing as exc:
+        raise Final(f"cannot read {package}/{chunk.blob}: {exc.message}") from exc
     if len(data) != chunk.length or sha256_hex(data) != chunk.sha256:
         raise Final(
             f"chunk {chunk.index} of this node's copy ({chunk.blob} bytes {chunk.offset}.."

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from accord.audit.log import record
 from accord.audit.models import Action, Event
+from accord.blobs.local import fsync_dir
 from accord.db.schema import evidence_chunks, evidence_inbound
 from accord.envelope.core import sha256_hex
 from accord.errors import (
@@ -43,8 +44,10 @@ from accord.evidence.package import (
     DIRECTORY,
     FILES,
     MANIFEST,
+    RECEIVED,
     Package,
-    fsync_dir,
+    publish,
+    stored,
     sync_tree,
 )
 from accord.evidence.signing import next_record, sign_custody, verify_chain
@@ -90,6 +93,11 @@ class Inbound:
     def received(self, package_id: str) -> Path:
         return self.root / "received" / package_id
 
+    def received_package(self, package_id: str) -> Package:
+        """The package as received: in the node's blob store (ADR 0022), by default the
+        folder :meth:`received`."""
+        return stored(self.node.blobs, f"{RECEIVED}/{package_id}")
+
     # Offer -----------------------------------------------------------------------------------
 
     def offer(self, sender: str, package_id: str, body: bytes) -> dict[str, Any]:
@@ -117,6 +125,8 @@ class Inbound:
                 )
             if row.state == RECEIVING:  # the sender is still at it: not abandoned
                 self.node.writer.run(_touch(package_id, self.node.clock.now().timestamp()))
+            else:  # the receipt goes out only once the package is where it is kept
+                self._settle(package_id)
             return self.status(row)
 
     def _check_offer(
@@ -393,9 +403,17 @@ class Inbound:
                 )
 
     def _settle(self, package_id: str) -> None:
-        """Move a completed package into ``received`` (again after a crash, harmlessly)."""
+        """Move a completed package into ``received`` (again after a crash, harmlessly). An
+        object store gets a streamed copy, the manifest last, before the folder goes; if
+        the store fails the folder stays, and the next completion call or start retries."""
         source, target = self.incoming(package_id), self.received(package_id)
-        if source.exists() and not target.exists():
+        kept = self.received_package(package_id)
+        if kept.store is not None:
+            if source.exists():
+                publish(Package(source), kept)
+                shutil.rmtree(source)
+                fsync_dir(source.parent)
+        elif source.exists() and not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             source.rename(target)
             fsync_dir(target.parent)

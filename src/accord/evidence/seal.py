@@ -26,7 +26,15 @@ from accord.evidence.models import (
     Manifest,
     SealedFile,
 )
-from accord.evidence.package import CUSTODY, DIRECTORY, MANIFEST, blob_name, building
+from accord.evidence.package import (
+    CUSTODY,
+    DIRECTORY,
+    MANIFEST,
+    Draft,
+    Package,
+    blob_name,
+    drafting,
+)
 from accord.evidence.signing import next_record, sign_custody, sign_manifest
 from accord.evidence.sink import Sink
 from accord.evidence.streams import ChunkDigests, PlainDigest, blocks
@@ -110,20 +118,21 @@ def seal(
     order: SealOrder,
     sealer: Sealer,
     *,
-    out: Path,
+    out: Path | Package,
     now: datetime,
     package_id: str,
     progress: Progress = lambda _: None,
     screen: Screen = lambda _: (),
 ) -> Manifest:
-    """Write the package to ``out`` and return its manifest. ``screen`` sees each file once
+    """Write the package to ``out`` (a folder, or a package in a blob store) and return its
+    manifest. ``screen`` sees each file once
     sealed; the limitations it returns join the manifest's, and if it raises nothing is left."""
     keys = [key for _, key in order.recipients]
     limitations = list(order.use_limitations)
     files: list[SealedFile] = []
-    with building(out) as work:
+    with drafting(out) as draft:
         for number, source in enumerate(order.sources, start=1):
-            sealed = _seal_file(source, work, blob_name(number), keys, progress)
+            sealed = _seal_file(source, draft, blob_name(number), keys, progress)
             limitations += screen(sealed)
             files.append(sealed)
         manifest = Manifest(
@@ -141,9 +150,9 @@ def seal(
             files=tuple(files),
         )
         token = sign_manifest(manifest, sealer.signing_key)
-        (work / MANIFEST).write_bytes(token + b"\n")
-        (work / DIRECTORY).write_bytes(sealer.directory)
-        (work / CUSTODY).write_bytes(_first_records(token, manifest, sealer, now))
+        draft.write(MANIFEST, token + b"\n")
+        draft.write(DIRECTORY, sealer.directory)
+        draft.write(CUSTODY, _first_records(token, manifest, sealer, now))
     return manifest
 
 
@@ -168,14 +177,14 @@ def _first_records(token: bytes, manifest: Manifest, sealer: Sealer, now: dateti
 
 
 def _seal_file(
-    source: Source, work: Path, blob: str, keys: list[X25519PublicKey], progress: Progress
+    source: Source, draft: Draft, blob: str, keys: list[X25519PublicKey], progress: Progress
 ) -> SealedFile:
     plain = PlainDigest()
     chunks = ChunkDigests()
     encryptor = Encryptor(keys)
     size = 0
     try:
-        with source.path.open("rb") as handle, Sink(work / blob, tap=chunks.feed) as sink:
+        with source.path.open("rb") as handle, Sink(draft.target(blob), tap=chunks.feed) as sink:
             sink.write(encryptor.header)
             for view in blocks(handle, plain.update):
                 size += len(view)

@@ -28,9 +28,12 @@ from accord.evidence.package import (
     DIRECTORY,
     FILES,
     MANIFEST,
+    PACKAGES,
     Package,
     building,
-    fsync_dir,
+    copy_out,
+    remove,
+    stored,
 )
 from accord.evidence.seal import Progress, Sealer, SealOrder, Source, seal
 from accord.evidence.signing import KeyLookup, next_record, sign_custody
@@ -96,7 +99,7 @@ class Evidence:
         to: Sequence[str],
         acquisition: Acquisition,
         use_limitations: tuple[str, ...],
-        out: Path,
+        out: Path | None,
         progress: Progress,
         request_id: str | None = None,
         forwarded: Callable[[Proposal], None] = lambda _: None,
@@ -106,7 +109,8 @@ class Evidence:
         package names the request and carries the use limitations this node's reply set;
         files received under use limitations go only where UNCC Art. 36 allows (onward), and
         a seal for a participant allowed by an authorisation is recorded as a forward on the
-        request, with the seal: ``forwarded`` is told of each."""
+        request, with the seal: ``forwarded`` is told of each. Without ``out`` the package is
+        kept in the node's blob store, under ``evidence/packages/ID`` (ADR 0022)."""
         node, directory = self.node, self._federation.directory()
         ids = [p.id for address in to for p in directory.resolve(address)] + [node.id]
         recipients = tuple((pid, directory.encryption_key(pid)) for pid in dict.fromkeys(ids))
@@ -117,16 +121,20 @@ class Evidence:
         sealer = Sealer(node.id, node.keys.signing, directory.signed)
         requests = Requests(self._federation)
         screen = Screen(node, [pid for pid, _ in recipients], requests, now)
+        package_id = new_message_id(now)
+        package = Package(out) if out else stored(node.blobs, f"{PACKAGES}/{package_id}")
+        if out is None and package.store is None:  # the node folder's first package
+            package.root.parent.mkdir(parents=True, exist_ok=True)
         manifest = seal(
             order,
             sealer,
-            out=out,
+            out=package,
             now=now,
-            package_id=new_message_id(now),
+            package_id=package_id,
             progress=progress,
             screen=screen,
         )
-        token = Package(out).manifest_token()
+        token = package.manifest_token()
         event = AuditEvent(
             node.id,
             Action.EVIDENCE_SEALED,
@@ -137,7 +145,7 @@ class Evidence:
         try:  # with the forwards on the requests its files came under (UNCC Art. 36(3))
             requests.commit(screen.forwards, now, [event])
         except BaseException:
-            shutil.rmtree(out, ignore_errors=True)
+            remove(package)
             raise
         for move in screen.forwards:
             forwarded(move)
@@ -188,7 +196,7 @@ class Evidence:
         def job(connection: Connection) -> None:
             queue_transfers(
                 connection,
-                path=package.root.resolve(),
+                path=package.location,
                 manifest=manifest,
                 token=token,
                 offer=offer,
@@ -240,7 +248,7 @@ class Evidence:
                 r.chunks_total if r.state == COMPLETE else held.get(r.package_id, 0),
                 r.chunks_total,
                 r.completed_at or r.offered_at,
-                str(inbound.received(r.package_id) if r.state == COMPLETE else ""),
+                str(inbound.received_package(r.package_id)) if r.state == COMPLETE else "",
                 r.receipt,
             )
             for r in received
@@ -281,10 +289,8 @@ class Evidence:
         purpose = _required_text("purpose", purpose)
         signed = self._next(package, manifest, Event.EXPORTED, {"to": str(out), "purpose": purpose})
         with building(out) as work:
-            for name in (MANIFEST, DIRECTORY):
-                shutil.copyfile(package.root / name, work / name)
-            for entry in manifest.files:
-                shutil.copyfile(package.blob(entry.blob), work / entry.blob)
+            for name in (MANIFEST, DIRECTORY, *(entry.blob for entry in manifest.files)):
+                copy_out(package, name, work / name)
             (work / CUSTODY).write_bytes(b"".join(t + b"\n" for t in package.custody_chain()))
             Package(work).append_custody(signed)
             verified = verify_package(Package(work), keys, progress=progress)
@@ -306,10 +312,7 @@ class Evidence:
             signed = self._next(package, manifest, Event.DISPOSED, details)
             self._witness(package, manifest, signed, Action.EVIDENCE_DISPOSED)
             custody = read_custody(package, self.keys(package))[1]
-        files = package.root / FILES
-        if files.exists():
-            shutil.rmtree(files)
-            fsync_dir(package.root)
+        remove(package, FILES)
         return custody[-1]
 
     def _refuse_while_sending(self, package_id: str) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from accord.blobs import BlobWriter
 from accord.evidence.streams import buffer
 
 ALIGN = 4096  # a multiple of every logical block size in use (512 B, 4 KiB)
@@ -37,15 +38,17 @@ Tap = Callable[[memoryview], "Future[Any]"]
 
 
 class Sink:
-    """A new file (owner-only) written in order, or none if ``path`` is None; use as a context
-    manager and call :meth:`close`.
+    """A new file (owner-only) written in order, a blob of a blob store (``path`` a
+    :class:`BlobWriter`: each full stage is handed to it from the writer thread), or none if
+    ``path`` is None; use as a context manager and call :meth:`close`.
 
     ``tap`` is given every byte written, in order, as read-only views that stay valid until
     the future it returns is done."""
 
-    def __init__(self, path: Path | None, tap: Tap | None = None) -> None:
+    def __init__(self, path: Path | BlobWriter | None, tap: Tap | None = None) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        self._fd = None if path is None else os.open(path, flags, 0o600)
+        self._blob = path if isinstance(path, BlobWriter) else None
+        self._fd = os.open(path, flags, 0o600) if isinstance(path, Path) else None
         self.direct = self._fd is not None and _try_direct(self._fd)
         self._tap = tap
         self._stages = [memoryview(buffer(STAGE_BYTES)) for _ in range(STAGES)]
@@ -88,6 +91,8 @@ class Sink:
         busy = []
         if self._fd is not None:
             busy.append(self._writer.submit(_write_all, self._fd, stage[: padded or length]))
+        elif self._blob is not None and length:
+            busy.append(self._writer.submit(self._blob.write, stage[:length]))
         if self._tap is not None and length:
             busy.append(self._tap(stage[:length]))
         self._busy[self._turn] = busy
@@ -113,6 +118,8 @@ class Sink:
         if self._fd is not None:
             os.ftruncate(self._fd, self.size)
             os.fsync(self._fd)
+        if self._blob is not None:
+            self._blob.commit()
 
     def __enter__(self) -> Sink:
         return self
@@ -129,6 +136,8 @@ class Sink:
                     future.exception()
         finally:
             self._writer.shutdown()
+            if self._blob is not None and error is not None:
+                self._blob.abort()
             if self._fd is not None:
                 os.close(self._fd)  # the staging buffers go with the object
 

@@ -97,7 +97,7 @@ def _walk(
             problems += _check_file(package, entry, _Keyed.of(identity, target), pool, progress)
     if problems:
         raise PackageTampered(
-            f"{len(problems)} problem(s) in {package.root}: "
+            f"{len(problems)} problem(s) in {package}: "
             + "; ".join(f"{p.field}: {p.message}" for p in problems[:3]),
             advice="Do not rely on the files named; ask the sender to send the package again.",
             errors=problems,
@@ -138,17 +138,15 @@ def _check_file(
     pool: ThreadPoolExecutor,
     progress: Progress,
 ) -> list[FieldError]:
-    path = package.blob(entry.blob)
-    try:
-        actual = path.stat().st_size
-    except FileNotFoundError:
+    actual = package.blob_size(entry.blob)
+    if actual is None:
         return [FieldError(entry.path, "blob.missing", f"{entry.blob} is missing")]
     if actual != entry.ciphertext_size:
         change = "truncated" if actual < entry.ciphertext_size else "bytes were added"
         message = f"{entry.blob} is {actual} bytes, the manifest says {entry.ciphertext_size}"
         return [FieldError(entry.path, "blob.size", f"{message}: {change}")]
     digests: list[Future[str]] = []
-    with path.open("rb") as handle, _plaintext(keyed) as out:
+    with package.open_blob(entry.blob) as handle, _plaintext(keyed) as out:
         for view in blocks(handle, lambda view: _hash(pool, digests, view)):
             if keyed is not None and out is not None:
                 keyed.feed(view, out, final=False)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
+from accord.blobs import BlobStore, open_store
 from accord.clock import Clock
 from accord.config import Settings
 from accord.db.engine import sqlite_engine
@@ -242,6 +243,11 @@ class Node:
                 self.loaded_ring = KeyRing.load(self.home / KEYS_DIR, self._passphrase)
             self._ring_stamp = (now, time.monotonic())
         return self.loaded_ring
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        """Where evidence packages are kept (ADR 0022): this folder unless ACCORD_BLOB_URL."""
+        return open_store(self.settings, self.home)
 
     @property
     def keys(self) -> NodeKeys:

@@ -1,5 +1,9 @@
 """Package transfer between two real nodes in this process: the sender's courier talks to the
-receiver's real HTTP app through an in-memory transport that can break, corrupt and forge."""
+receiver's real HTTP app through an in-memory transport that can break, corrupt and forge.
+
+Every test runs twice (ADR 0022): with packages in the node folders, and with the packages
+sealed and received kept in an S3-compatible store (a real moto_server on loopback), each
+node under its own prefix of one bucket."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,17 +29,19 @@ from accord.errors import InputError
 from accord.evidence.courier import EVIDENCE_PATH, Courier, TransferState
 from accord.evidence.inbound import Inbound
 from accord.evidence.models import CHUNK_BYTES, Acquisition, Event, Manifest
-from accord.evidence.package import Package
+from accord.evidence.package import PACKAGES, Package, stored
 from accord.evidence.seal import collect
 from accord.evidence.service import Evidence
 from accord.evidence.transfer import Offer, Plan, verify_receipt
 from accord.evidence.verify import read_custody, verify_package
 from accord.federation.auth import AUTH_HEADER, sign_request
 from accord.federation.service import Federation
-from accord.federation.transport import PeerResponse, TransportFailure
+from accord.federation.transport import PeerResponse
 from accord.identity.models import Role
 from accord.jose import b64url_decode
 from accord.node.home import Node
+from peerwire import Wire
+from s3kit import S3Server
 
 VN, RU, ZA = "vn-mps-247", "ru-gp-ca", "za-npa-ca"
 SPECS = [
@@ -52,41 +58,6 @@ ACQUISITION = Acquisition(
     source="Example Telecom mail server",
 )
 BIG = os.urandom(3 * CHUNK_BYTES + 1000)  # four chunks, the last one short
-Tamper = Callable[[str, str, bytes], bytes]
-
-
-@dataclass
-class Wire:
-    """Routes a node's requests to the peer's ASGI app by URL; ``tamper`` may rewrite a body
-    on the way and ``fail`` may cut the link before a request."""
-
-    apps: dict[str, httpx.AsyncClient]
-    log: list[tuple[str, str, int]] = field(default_factory=list)
-    tamper: Tamper | None = None
-    fail: Callable[[str, str], bool] | None = None
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        data: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> PeerResponse:
-        base, _, target = url.partition(EVIDENCE_PATH)
-        target = EVIDENCE_PATH + target
-        if self.fail is not None and self.fail(method, target):
-            raise TransportFailure("ClientConnectionError: link dropped")
-        body = data or b""
-        if self.tamper is not None:
-            body = self.tamper(method, target, body)
-        answer = await self.apps[base].request(method, target, content=body, headers=headers)
-        self.log.append((method, target, answer.status_code))
-        return PeerResponse(
-            answer.status_code, answer.content, answer.headers.get("accord-refusal")
-        )
-
-    def puts(self) -> list[tuple[str, int]]:
-        return [(target.rsplit("/", 1)[1], status) for m, target, status in self.log if m == "PUT"]
 
 
 @dataclass
@@ -96,6 +67,7 @@ class Nodes:
     open: dict[str, Node]
     wire: Wire
     tmp: Path
+    store: str  # "folder" or "s3": where packages are kept
 
     def evidence(self, participant: str) -> Evidence:
         return Evidence(self.open[participant])
@@ -105,8 +77,8 @@ class Nodes:
         source.mkdir()
         (source / "mail.mbox").write_bytes(BIG)
         (source / "notes.txt").write_bytes("изъято 23 ноября".encode())
-        out = self.tmp / name
-        self.evidence(VN).seal(
+        out = self.tmp / name if self.store == "folder" else None  # None: the node's store
+        manifest = self.evidence(VN).seal(
             tuple(collect([source])),
             case="HN-2026-0042",
             to=to,
@@ -115,7 +87,11 @@ class Nodes:
             out=out,
             progress=lambda _: None,
         )
-        return Package(out)
+        return (
+            Package(out)
+            if out
+            else stored(self.open[VN].blobs, f"{PACKAGES}/{manifest.package_id}")
+        )
 
     def courier(self) -> Courier:
         return Courier(Federation(self.open[VN]), self.wire, rng=lambda: 1.0)
@@ -145,11 +121,17 @@ class Nodes:
         self.clock.advance(timedelta(seconds=seconds))
 
 
-@pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[Nodes]:
+@pytest.fixture(params=["folder", "s3"])
+def nodes(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Nodes]:
     local = LocalFederation.create(
         tmp_path / "federation", SPECS, {"all": (VN, RU, ZA)}, settings_toml=SETTINGS
     )
+    if request.param == "s3":
+        server: S3Server = request.getfixturevalue("s3_server")
+        bucket = server.bucket()
+        for pid, spec in local.nodes.items():
+            settings = SETTINGS + server.settings_toml(f"s3://{bucket}/{pid}")
+            (spec.home / "settings.toml").write_text(settings)
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     opened = {pid: local.nodes[pid].open(clock) for pid in (VN, RU, ZA)}
     apps = {
@@ -160,7 +142,7 @@ def nodes(tmp_path: Path) -> Iterator[Nodes]:
         for pid in (RU, ZA)
     }
     try:
-        yield Nodes(clock, local, opened, Wire(apps), tmp_path)
+        yield Nodes(clock, local, opened, Wire(apps), tmp_path, request.param)
     finally:
         for node in opened.values():
             node.close()
@@ -178,7 +160,7 @@ def test_a_package_arrives_whole_with_its_custody_and_a_signed_receipt(nodes: No
     received = Package(Inbound(Federation(nodes.open[RU])).received(package.root.name))
     assert not received.root.exists()  # named by package id, not by the sender's folder name
     [inbound] = nodes.inbound()
-    received = Package(Inbound(Federation(nodes.open[RU])).received(inbound.package_id))
+    received = Inbound(Federation(nodes.open[RU])).received_package(inbound.package_id)
     keys = Federation(nodes.open[RU]).directory().signing_key
     verified = verify_package(received, keys, identity=nodes.open[RU].keys.encryption)
     assert [r.event for r in verified.custody] == [
@@ -274,10 +256,10 @@ def test_a_receipt_not_signed_by_the_recipient_is_not_accepted(nodes: Nodes) -> 
 def test_a_damaged_local_copy_fails_the_transfer_with_its_reason(nodes: Nodes) -> None:
     package = nodes.seal([RU])
     nodes.evidence(VN).send(package, [RU])
-    blob = package.root / "files" / "000001.age"
-    data = bytearray(blob.read_bytes())
+    blob = package.key("files/000001.age")
+    data = bytearray(package.blobs.read(blob))
     data[CHUNK_BYTES + 7] ^= 0xFF
-    blob.write_bytes(bytes(data))
+    package.blobs.put(blob, [bytes(data)])
     nodes.drain()
     row = nodes.outbound()
     assert row.state == TransferState.FAILED
@@ -380,9 +362,7 @@ def _manifest(package: Package) -> Manifest:
 
 def _chunk(package: Package, index: int) -> bytes:
     chunk = Plan.of(_manifest(package)).chunks[index]
-    with (package.root / chunk.blob).open("rb") as handle:
-        handle.seek(chunk.offset)
-        return handle.read(chunk.length)
+    return package.read_blob(chunk.blob, chunk.offset, chunk.length)
 
 
 def test_a_substituted_chunk_is_refused_and_not_kept(nodes: Nodes) -> None:
@@ -586,7 +566,7 @@ def test_a_chunk_write_that_fails_or_writes_short_never_yields_a_receipt_for_gap
         nodes.drain()
     assert nodes.outbound().state == TransferState.DELIVERED
     [inbound] = nodes.inbound()
-    received = Package(Inbound(Federation(nodes.open[RU])).received(inbound.package_id))
+    received = Inbound(Federation(nodes.open[RU])).received_package(inbound.package_id)
     keys = Federation(nodes.open[RU]).directory().signing_key
     verify_package(received, keys, identity=nodes.open[RU].keys.encryption)  # no gaps
 
@@ -693,7 +673,7 @@ def test_a_received_package_never_expires(nodes: Nodes) -> None:
     nodes.advance(10 * _expiry(nodes))
     receiver = _receiver(nodes)
     assert receiver.expire() == []
-    assert receiver.received(row.package_id).is_dir()
+    assert receiver.received_package(row.package_id).manifest_token()
     assert [r.state for r in nodes.inbound()] == ["complete"]
 
 
