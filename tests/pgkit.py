@@ -11,18 +11,25 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import secrets
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import make_url
 
+from accord.config import SETTINGS_FILE, load_settings
 from accord.db.engine import connect_engine
 from accord.db.migrate import upgrade
+from accord.node.home import DATABASE_FILE
 
 SERVER_USER = "nobody"  # who runs the server when the tests run as root
 ROLE = "accord"
@@ -128,3 +135,107 @@ class PostgresServer:
         if os.geteuid() == 0:
             command = ["runuser", "-u", SERVER_USER, "--", *command]
         subprocess.run(command, check=True, capture_output=True, cwd=self.root)
+
+
+# Reading a node's database directly, on either backend (the contract suite) -----------------
+
+READ_TIMEOUT = 30.0
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+# A node's database: its SQLite file, or its PostgreSQL URL (the contract suite, ADR 0021)
+Database = Path | str
+
+
+def database_of(home: Path) -> Database:
+    url = load_settings(home=home).database_url
+    return home / DATABASE_FILE if url is None else url.get_secret_value()
+
+
+def execute(database: Database, sqlite_sql: str, postgresql_sql: str) -> None:
+    """A hand edit (attack fixtures), written in each database's own SQL."""
+    if isinstance(database, str):
+        with psycopg.connect(database, autocommit=True) as connection:
+            connection.execute(postgresql_sql.encode())
+        return
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute(sqlite_sql)
+
+
+def copy_node(home: Path, to: Path) -> Path:
+    """A copy of a node folder that no process has open, with a copy of its PostgreSQL
+    database if it has one (CREATE DATABASE ... TEMPLATE)."""
+    copied = Path(shutil.copytree(home, to))
+    database = database_of(copied)
+    if isinstance(database, str):
+        source = make_url(database)
+        clone = source.set(database=f"{source.database}_copy_{secrets.token_hex(4)}")
+        admin = source.set(database="postgres").render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(
+                f"CREATE DATABASE {clone.database} TEMPLATE {source.database}".encode()
+            )
+        settings = copied / SETTINGS_FILE
+        clone_url = clone.render_as_string(hide_password=False)
+        settings.write_text(settings.read_text().replace(database, clone_url))
+    return copied
+
+
+class PgRow(tuple[Any, ...]):
+    """A PostgreSQL row read like a ``sqlite3.Row``: by position or by column name."""
+
+    names: tuple[str, ...] = ()
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        return super().__getitem__(self.names.index(key) if isinstance(key, str) else key)
+
+    def keys(self) -> list[str]:
+        return list(self.names)
+
+
+def _pg_rows(url: str, sql: str, params: Sequence[object]) -> list[Any]:
+    with psycopg.connect(url, autocommit=True) as connection:
+        cursor = connection.execute(sql.replace("?", "%s").encode(), params)
+        names = tuple(column.name for column in cursor.description or ())
+        rows = []
+        for values in cursor.fetchall():
+            row = PgRow(values)
+            row.names = names
+            rows.append(row)
+        return rows
+
+
+def snapshot(database: Database) -> Snapshot:
+    """Every row of every table, read through a read-only connection."""
+    if isinstance(database, str):
+        listed = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        tables = sorted(row[0] for row in _pg_rows(database, listed, ()))
+        return {
+            table: [tuple(r) for r in _pg_rows(database, f'SELECT * FROM "{table}" ORDER BY 1', ())]  # noqa: S608 - names come from the catalogue
+            for table in tables
+        }
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=READ_TIMEOUT)
+    try:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return {
+            table: connection.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()  # noqa: S608 - names come from sqlite_master
+            for table in tables
+        }
+    finally:
+        connection.close()
+
+
+def query(database: Database, sql: str, *params: object) -> list[Any]:
+    """Rows of one read-only query, as mappings (``?`` placeholders on either database)."""
+    if isinstance(database, str):
+        return _pg_rows(database, sql, params)
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=READ_TIMEOUT)
+    connection.row_factory = sqlite3.Row
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()

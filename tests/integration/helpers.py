@@ -3,12 +3,8 @@ runner for the `accord` command."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
-import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,15 +12,13 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import psycopg
-from sqlalchemy import make_url
-
-from accord.config import SETTINGS_FILE, load_settings
 from accord.demo.federation import LocalNode, NodeSpec
 from accord.identity.models import Role
-from accord.node.home import DATABASE_FILE
+from pgkit import Database, Snapshot, copy_node, database_of, execute, query, snapshot
+
+__all__ = ["Database", "Snapshot", "copy_node", "database_of", "execute", "query", "snapshot"]
 
 DEADLINE = 30.0  # generous: a loaded 2-core machine runs several suites at once
 ERROR_KEYS = {"code", "message", "advice", "errors"}
@@ -34,111 +28,11 @@ VN = NodeSpec("vn-mps-247", "Viet Nam 24/7", "VN", (Role.POC_24X7,), ("vi", "en"
 RU = NodeSpec("ru-gp-ca", "Russian Federation CA", "RU", (Role.CENTRAL_AUTHORITY,), ("ru", "en"))
 ZA = NodeSpec("za-doj-ca", "South Africa CA", "ZA", (Role.CENTRAL_AUTHORITY,), ("en",))
 
-Snapshot = dict[str, list[tuple[Any, ...]]]
 T = TypeVar("T")
-
-
-# A node's database: its SQLite file, or its PostgreSQL URL (the contract suite, ADR 0021)
-Database = Path | str
 
 
 def db_path(node: LocalNode) -> Database:
     return database_of(node.home)
-
-
-def database_of(home: Path) -> Database:
-    url = load_settings(home=home).database_url
-    return home / DATABASE_FILE if url is None else url.get_secret_value()
-
-
-def execute(database: Database, sqlite_sql: str, postgresql_sql: str) -> None:
-    """A hand edit (attack fixtures), written in each database's own SQL."""
-    if isinstance(database, str):
-        with psycopg.connect(database, autocommit=True) as connection:
-            connection.execute(postgresql_sql.encode())
-        return
-    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
-        connection.execute(sqlite_sql)
-
-
-def copy_node(home: Path, to: Path) -> Path:
-    """A copy of a node folder that no process has open, with a copy of its PostgreSQL
-    database if it has one (CREATE DATABASE ... TEMPLATE)."""
-    copied = Path(shutil.copytree(home, to))
-    database = database_of(copied)
-    if isinstance(database, str):
-        source = make_url(database)
-        clone = source.set(database=f"{source.database}_copy_{secrets.token_hex(4)}")
-        admin = source.set(database="postgres").render_as_string(hide_password=False)
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(
-                f"CREATE DATABASE {clone.database} TEMPLATE {source.database}".encode()
-            )
-        settings = copied / SETTINGS_FILE
-        clone_url = clone.render_as_string(hide_password=False)
-        settings.write_text(settings.read_text().replace(database, clone_url))
-    return copied
-
-
-class PgRow(tuple[Any, ...]):
-    """A PostgreSQL row read like a ``sqlite3.Row``: by position or by column name."""
-
-    names: tuple[str, ...] = ()
-
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
-        return super().__getitem__(self.names.index(key) if isinstance(key, str) else key)
-
-    def keys(self) -> list[str]:
-        return list(self.names)
-
-
-def _pg_rows(url: str, sql: str, params: Sequence[object]) -> list[Any]:
-    with psycopg.connect(url, autocommit=True) as connection:
-        cursor = connection.execute(sql.replace("?", "%s").encode(), params)
-        names = tuple(column.name for column in cursor.description or ())
-        rows = []
-        for values in cursor.fetchall():
-            row = PgRow(values)
-            row.names = names
-            rows.append(row)
-        return rows
-
-
-def snapshot(database: Database) -> Snapshot:
-    """Every row of every table, read through a read-only connection."""
-    if isinstance(database, str):
-        listed = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
-        tables = sorted(row[0] for row in _pg_rows(database, listed, ()))
-        return {
-            table: [tuple(r) for r in _pg_rows(database, f'SELECT * FROM "{table}" ORDER BY 1', ())]  # noqa: S608 - names come from the catalogue
-            for table in tables
-        }
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=DEADLINE)
-    try:
-        tables = [
-            row[0]
-            for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
-        return {
-            table: connection.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()  # noqa: S608 - names come from sqlite_master
-            for table in tables
-        }
-    finally:
-        connection.close()
-
-
-def query(database: Database, sql: str, *params: object) -> list[Any]:
-    """Rows of one read-only query, as mappings (``?`` placeholders on either database)."""
-    if isinstance(database, str):
-        return _pg_rows(database, sql, params)
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=DEADLINE)
-    connection.row_factory = sqlite3.Row
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
 
 
 def wait_until(probe: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:

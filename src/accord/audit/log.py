@@ -332,26 +332,27 @@ def verify_local(connection: Connection, verifier: Verifier) -> tuple[int, int, 
     covered_from = 0
     for checkpoint in _at_size(pending, 0):
         _check_root(checkpoint, EMPTY_ROOT, covered_from, first_bad)
-    rows = connection.execution_options(yield_per=4096).execute(
+    # streamed (a server-side cursor on PostgreSQL), closed when a mismatch raises
+    with connection.execution_options(yield_per=4096).execute(
         select(audit_records.c.idx, audit_records.c.record, audit_records.c.leaf).order_by(
             audit_records.c.idx
         )
-    )
-    for row in rows:
-        if row.idx != size:
-            raise LogCorrupted(
-                f"audit entry {size} is missing (the next stored entry is {row.idx})",
-                advice="Restore the database from a backup; report the incident.",
-            )
-        data = _as_bytes(row.record)
-        leaf = leaf_hash(data)
-        if first_bad is None and (_as_bytes(row.leaf) != leaf or not _names_index(data, size)):
-            first_bad = size
-        frontier.push(leaf)
-        size += 1
-        for checkpoint in _at_size(pending, size):
-            _check_root(checkpoint, frontier.root(), covered_from, first_bad)
-            covered_from = size
+    ) as rows:
+        for row in rows:
+            if row.idx != size:
+                raise LogCorrupted(
+                    f"audit entry {size} is missing (the next stored entry is {row.idx})",
+                    advice="Restore the database from a backup; report the incident.",
+                )
+            data = _as_bytes(row.record)
+            leaf = leaf_hash(data)
+            if first_bad is None and (_as_bytes(row.leaf) != leaf or not _names_index(data, size)):
+                first_bad = size
+            frontier.push(leaf)
+            size += 1
+            for checkpoint in _at_size(pending, size):
+                _check_root(checkpoint, frontier.root(), covered_from, first_bad)
+                covered_from = size
     if pending:
         raise LogCorrupted(
             f"checkpoint of size {pending[0].size} signs entries beyond the {size} stored",
