@@ -194,7 +194,7 @@ class PgRow(tuple[Any, ...]):
 
 def _pg_rows(url: str, sql: str, params: Sequence[object]) -> list[Any]:
     with psycopg.connect(url, autocommit=True) as connection:
-        cursor = connection.execute(sql.replace("?", "%s").encode(), params)
+        cursor = connection.execute(sql.replace("%", "%%").replace("?", "%s").encode(), params)
         names = tuple(column.name for column in cursor.description or ())
         rows = []
         for values in cursor.fetchall():

@@ -23,10 +23,12 @@ PAIR = [
     NodeSpec(SENDER, "Viet Nam 24/7", "VN", (Role.POC_24X7,), ("vi", "en")),
     NodeSpec(RECEIVER, "Russian Federation CA", "RU", (Role.CENTRAL_AUTHORITY,), ("ru", "en")),
 ]
-# loopback: every process shares one address, and the rate limits (ADR 0017) are for abuse
+# loopback: every process shares one address, and the limits (ADR 0017) are for abuse; N
+# workers hold N x ACCORD_OUTBOX_CONCURRENCY connections to the receiver
 UNLIMITED = (
     "rate_per_address = 100000\nburst_per_address = 1000000\n"
     "rate_per_peer = 100000\nburst_per_peer = 1000000\n"
+    "max_connections_per_address = 4096\n"
 )
 STARTUP = 60.0
 
@@ -82,6 +84,12 @@ class ScaleOut:
         return process.wait()
 
     def stop(self) -> None:
+        self.stop_workers()
+        for node in self.federation.nodes.values():
+            node.kill()
+
+    def stop_workers(self) -> None:
+        """SIGTERM: each worker finishes its deliveries in flight and exits."""
         for process in self.workers:
             if process.poll() is None:
                 process.terminate()
@@ -92,8 +100,6 @@ class ScaleOut:
                 process.kill()
                 process.wait()
         self.workers.clear()
-        for node in self.federation.nodes.values():
-            node.kill()
 
 
 def _wait_running(process: subprocess.Popen[bytes], log: Path) -> None:
