@@ -13,16 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from accord.demo.federation import LocalFederation, LocalNode, NodeSpec
-from accord.identity.models import Role
+from accord.demo.federation import LocalFederation, LocalNode
 from accord.node import home
+
+__all__ = ["PAIR", "RECEIVER", "SENDER", "UNLIMITED", "ScaleOut"]
+from fault.faultkit import PAIR, RECEIVER, SENDER
 from pgkit import PostgresServer
 
-SENDER, RECEIVER = "vn-mps-247", "ru-gp-ca"
-PAIR = [
-    NodeSpec(SENDER, "Viet Nam 24/7", "VN", (Role.POC_24X7,), ("vi", "en")),
-    NodeSpec(RECEIVER, "Russian Federation CA", "RU", (Role.CENTRAL_AUTHORITY,), ("ru", "en")),
-]
 # loopback: every process shares one address, and the limits (ADR 0017) are for abuse; N
 # workers hold N x ACCORD_OUTBOX_CONCURRENCY connections to the receiver
 UNLIMITED = (
@@ -48,7 +45,10 @@ class ScaleOut:
                 lambda folder: server.new_database() if folder.name == SENDER else None,
             )
             federation = LocalFederation.create(
-                root, PAIR, {"pair": (SENDER, RECEIVER)}, settings_toml=settings_toml + UNLIMITED
+                root,
+                list(PAIR),
+                {"pair": (SENDER, RECEIVER)},
+                settings_toml=settings_toml + UNLIMITED,
             )
         return cls(federation)
 

@@ -140,7 +140,7 @@ class Phases:
 
 def _sqlite_single_node(root: Path) -> dict[str, float]:
     federation = LocalFederation.create(
-        root, PAIR, {"pair": (SENDER, RECEIVER)}, settings_toml=SETTINGS + UNLIMITED
+        root, list(PAIR), {"pair": (SENDER, RECEIVER)}, settings_toml=SETTINGS + UNLIMITED
     )
     sender, receiver = federation.nodes[SENDER], federation.nodes[RECEIVER]
     phases = Phases(sender)

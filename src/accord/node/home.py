@@ -26,13 +26,14 @@ from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from accord.clock import Clock
 from accord.config import SETTINGS_FILE, Settings
 from accord.db.engine import connect_engine, sqlite_engine
 from accord.db.migrate import upgrade
 from accord.db.writer import Writer
-from accord.errors import ConfigError, NodeError
+from accord.errors import ConfigError, NodeError, StorageError
 from accord.identity.areas import AreaOfInterest
 from accord.identity.card import make_card
 from accord.identity.keys import ROTATIONS_FILE, KeyRing, NodeKeys, check_passphrase
@@ -149,22 +150,40 @@ def init_node(
     check_passphrase(passphrase)
     keys = NodeKeys.generate()
     participant = _validated(identity, keys)
+    database_url = database_url or new_database(home)
+    if database_url is not None:  # first: a server that cannot be reached leaves no folder
+        _migrate(connect_engine(database_url, writer=True))
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     keys.save(home / KEYS_DIR, passphrase)
-    database_url = database_url or new_database(home)
     if database_url is None:
-        engine = sqlite_engine(home / DATABASE_FILE, writer=True)
+        _migrate(sqlite_engine(home / DATABASE_FILE, writer=True))
     else:
-        engine = connect_engine(database_url, writer=True)
         _remember_database(home, database_url)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
     (home / IDENTITY_FILE).write_text(identity.to_toml(), encoding="utf-8")
     if identity.areas:
         write_areas(home, identity.areas)
     return participant
+
+
+def migrated(engine: Engine) -> None:
+    """Bring the node's database to the newest schema, or say why it cannot be reached."""
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        raise StorageError(
+            f"cannot open the node's database: {exc.__class__.__name__}: {exc.orig or exc}"
+            if isinstance(exc, DBAPIError)
+            else f"cannot open the node's database: {exc}",
+            advice="Check that the PostgreSQL server of ACCORD_DATABASE_URL runs and accepts "
+            "this role (password in ~/.pgpass), or that the node folder is writable.",
+        ) from exc
+
+
+def _migrate(engine: Engine) -> None:
+    try:
+        migrated(engine)
+    finally:
+        engine.dispose()
 
 
 def _remember_database(home: Path, url: str) -> None:
@@ -255,7 +274,7 @@ class Node:
         ring = KeyRing.load(home / KEYS_DIR, passphrase)
         node = cls(home, settings, clock, identity, ring, _passphrase=passphrase)
         node._ring_stamp = (_mtime(home / KEYS_DIR / ROTATIONS_FILE), time.monotonic())
-        upgrade(node.write_engine)
+        migrated(node.write_engine)
         return node
 
     @property

@@ -24,6 +24,7 @@ from accord.db.engine import connect_engine
 from accord.db.migrate import upgrade
 from accord.db.schema import audit_records, metadata
 from accord.db.writer import Writer
+from accord.errors import ConfigError, StorageError
 from accord.identity.models import Role
 from accord.node.home import Identity, Node, init_node
 from pgkit import PostgresServer
@@ -91,6 +92,23 @@ def test_a_node_created_with_a_database_url_keeps_it_in_its_folder(
     assert settings.database_url.get_secret_value() == url
     assert (tmp_path / "settings.toml").stat().st_mode & 0o077 == 0
     assert not (tmp_path / "accord.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "error", "says"),
+    [
+        ("postgresql://accord@127.0.0.1:1/none", StorageError, "cannot open the node's database"),
+        ("mysql://root@127.0.0.1/accord", ConfigError, "unsupported database 'mysql'"),
+        ("not a url", ConfigError, "ACCORD_DATABASE_URL is not a database URL"),
+    ],
+)
+def test_a_database_that_cannot_be_used_leaves_no_node_folder(
+    tmp_path: Path, url: str, error: type[Exception], says: str
+) -> None:
+    identity = Identity("vn-z", "Z", "VN", (Role.CERT,), ("en",), "http://127.0.0.1:1")
+    with pytest.raises(error, match=says):
+        init_node(tmp_path / "node", identity, "long enough passphrase", database_url=url)
+    assert not (tmp_path / "node").exists()
 
 
 def _append(writer: Writer, actor: str, count: int, failures: list[BaseException]) -> None:
