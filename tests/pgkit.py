@@ -127,7 +127,8 @@ class PostgresServer:
 
     def new_database(self, template: str = TEMPLATE) -> str:
         name = f"node_{os.getpid()}_{next(self._names)}"
-        self.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+        # FILE_COPY: copies the files instead of writing them to the WAL (half the time here)
+        self.execute(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
         return self.url(name)
 
     def _run(self, *argv: str) -> None:
