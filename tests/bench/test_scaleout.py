@@ -90,6 +90,39 @@ def _latencies(engine: Engine, since: float) -> list[float]:
     return sorted(row.delivered_at - row.created_at for row in rows)
 
 
+Roles = dict[str, Callable[[], list[int]]]  # role -> the pids of its processes now
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds (user and system) the processes used so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # exited meanwhile
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def _server_pids(server: PostgresServer) -> list[int]:
+    """The postmaster and its children (the backends serving the connections)."""
+    postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        except (FileNotFoundError, ValueError):
+            continue
+    return [postmaster, *children]
+
+
+def _pid(local: LocalNode) -> list[int]:
+    return [] if local.process is None else [local.process.pid]
+
+
 class Phases:
     """The two measurements on one sending node, whatever runs its outbox."""
 
@@ -109,8 +142,10 @@ class Phases:
             )
         return since
 
-    def rate(self, since: float) -> float:
-        """Release the parked notes; messages a second until the last receipt is stored."""
+    def rate(self, since: float, roles: Roles) -> dict[str, float]:
+        """Release the parked notes: messages a second until the last receipt is stored, and
+        the CPU milliseconds per message of each role's processes meanwhile."""
+        before = {role: _cpu(pids()) for role, pids in roles.items()}
         start = time.time()
         with self.node.write_engine.begin() as c:
             c.execute(
@@ -119,7 +154,10 @@ class Phases:
                 .values(next_attempt_at=start)
             )
         end = _wait_delivered(self.node.read_engine, since, MESSAGES)
-        return MESSAGES / (end - start)
+        figures = {"rate": MESSAGES / (end - start)}
+        for role, pids in roles.items():
+            figures[f"{role} cpu"] = (_cpu(pids()) - before[role]) * 1e3 / MESSAGES
+        return figures
 
     def latency(self) -> tuple[float, float]:
         """p50 and p99 in seconds, notes queued at PACED a second."""
@@ -148,13 +186,15 @@ def _sqlite_single_node(root: Path) -> dict[str, float]:
         receiver.start()
         since = phases.park()
         sender.start()
-        rate = phases.rate(since)
-        p50, p99 = phases.latency()
+        figures = phases.rate(
+            since, {"sender": lambda: _pid(sender), "receiver": lambda: _pid(receiver)}
+        )
+        figures["p50"], figures["p99"] = phases.latency()
     finally:
         phases.close()
         sender.stop()
         receiver.stop()
-    return {"rate": rate, "p50": p50, "p99": p99}
+    return figures
 
 
 def _postgresql_workers(root: Path, server: PostgresServer) -> dict[int, dict[str, float]]:
@@ -163,12 +203,16 @@ def _postgresql_workers(root: Path, server: PostgresServer) -> dict[int, dict[st
     figures = {}
     try:
         cluster.receiver.start()
+        roles: Roles = {
+            "sender": lambda: [p.pid for p in cluster.workers],
+            "receiver": lambda: _pid(cluster.receiver),
+            "postgres": lambda: _server_pids(server),
+        }
         for count in WORKERS:
             since = phases.park()
             cluster.start_workers(count)
-            rate = phases.rate(since)
-            p50, p99 = phases.latency()
-            figures[count] = {"rate": rate, "p50": p50, "p99": p99}
+            figures[count] = phases.rate(since, roles)
+            figures[count]["p50"], figures[count]["p99"] = phases.latency()
             cluster.stop_workers()
     finally:
         phases.close()
@@ -229,11 +273,18 @@ def test_scaleout_rate_latency_and_audit_appends(tmp_path: Path) -> None:
     finally:
         server.remove()
     print(f"\n== Accord scale-out benchmark ({os.cpu_count()} cores, loopback, 1 KiB notes)")
-    print(f"  {'sender':<34} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(
+        f"  {'sender':<30} {'msgs/s':>7} {'p50 ms':>7} {'p99 ms':>7}   CPU ms/msg: "
+        f"{'sender':>6} {'receiver':>8} {'postgres':>8}"
+    )
     rows = [("SQLite, 1 accord serve", single)]
     rows += [(f"PostgreSQL, {n} accord worker", f) for n, f in workers.items()]
     for name, f in rows:
-        print(f"  {name:<34} {f['rate']:8.0f} {f['p50'] * 1e3:8.1f} {f['p99'] * 1e3:8.1f}")
+        print(
+            f"  {name:<30} {f['rate']:7.0f} {f['p50'] * 1e3:7.1f} {f['p99'] * 1e3:7.1f}"
+            f"{'':14}{f['sender cpu']:6.2f} {f['receiver cpu']:8.2f} "
+            f"{f.get('postgres cpu', 0.0):8.2f}"
+        )
     print(f"  (rate over {MESSAGES} released at once; latency at {PACED:.0f}/s)")
     print(
         f"  audit appends/s: SQLite 1 writer {appends_sqlite:.0f}; PostgreSQL 1 writer "
