@@ -14,17 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from accord.envelope.models import Kind
+from accord.envelope.models import Kind, Priority
 from accord.errors import StorageError
 from accord.federation.service import Federation
 from pgkit import PostgresServer
-from scaleout import ScaleOut
+from scaleout import RECEIVER, ScaleOut
 
 from .faultkit import DEADLINE, all_delivered, assert_exactly_once, query, states, wait_until
 
+# A worker claims at most 4 x outbox_concurrency deliveries at a time: each of the three holds
+# a share of a burst, and the one killed holds some of it.
 SETTINGS = (
     "outbox_poll = 0.05\nrequest_timeout = 2\nretry_base = 0.05\nretry_max = 0.5\n"
-    "checkpoint_interval = 1\n"
+    "checkpoint_interval = 1\noutbox_concurrency = 4\n"
 )
 RATE = 50.0  # messages a second, queued by this process while the workers deliver
 BURST = 150  # queued at once before each fault, so that the workers hold claims when it hits
@@ -54,9 +56,21 @@ class Load:
         for _ in range(count):
             started = time.monotonic()
             body = {"subject": f"load {len(self.sent)}", "text": "x" * 512, "attachments": []}
-            self.sent.append(self.federation.send("ru-gp-ca", Kind.NOTE, body))
+            self.sent.append(self.federation.send(RECEIVER, Kind.NOTE, body))
             if rate is not None:
                 time.sleep(max(0.0, 1 / rate - (time.monotonic() - started)))
+
+    def burst(self, count: int) -> None:
+        """Queue ``count`` notes in one go (the writer groups them into one or two commits):
+        the workers claim them together, so each holds a share when a fault strikes."""
+        futures = []
+        for _ in range(count):
+            body = {"subject": f"load {len(self.sent)}", "text": "x" * 512, "attachments": []}
+            job, message_id = self.federation.prepare(RECEIVER, Kind.NOTE, body, Priority.ROUTINE)
+            futures.append(self.federation.node.writer.submit(job))
+            self.sent.append(message_id)
+        for future in futures:
+            future.result(DEADLINE)
 
 
 def verify_local(home: Path, env: dict[str, str]) -> str:
@@ -83,10 +97,11 @@ def test_workers_lose_and_repeat_nothing_through_a_kill_and_a_database_restart(
         try:
             load = Load(Federation(node))
             load.send(AFTER)
-            load.send(BURST, rate=None)
+            load.burst(BURST)
+            time.sleep(0.2)
             backlog = len(load.sent) - states(cluster.sender)["delivered"]
             assert cluster.kill_worker(0) == -9
-            load.send(BURST, rate=None)
+            load.burst(BURST)
             server.restart()  # immediate stop: crash recovery from the WAL at start
             load.send(AFTER)
         except StorageError as exc:  # pragma: no cover - shown with the workers' logs
