@@ -5,6 +5,7 @@ process of a node) append to one audit log in one order and get past deadlocks."
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,9 +23,11 @@ from accord.clock import SystemClock
 from accord.config import load_settings
 from accord.db.engine import connect_engine
 from accord.db.migrate import upgrade
-from accord.db.schema import audit_records, metadata
+from accord.db.schema import audit_records, deliveries, metadata, outgoing
 from accord.db.writer import Writer
 from accord.errors import ConfigError, StorageError
+from accord.federation.outbox import Outbox
+from accord.federation.service import Federation
 from accord.identity.models import Role
 from accord.node.home import Identity, Node, init_node
 from pgkit import PostgresServer
@@ -195,3 +198,56 @@ def test_a_group_that_loses_a_deadlock_to_another_writer_runs_again(
         owners = connection.execute(text("SELECT owner FROM slot")).scalars().all()
     assert results == {"a", "b"}
     assert len(set(owners)) == 1  # the one that committed last holds both rows
+
+
+def test_two_outboxes_claim_different_deliveries_while_one_holds_its_claim(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """Outbox A claims 50 of 100 due deliveries and keeps its transaction open; outbox B, of
+    another process on the same database, claims at once (it does not wait for A's locks)
+    and gets the other 50 (FOR UPDATE SKIP LOCKED)."""
+    identity = Identity("vn-w", "W", "VN", (Role.CERT,), ("en",), "http://127.0.0.1:1")
+    init_node(tmp_path, identity, "long enough passphrase", database_url=postgres.new_database())
+    settings = load_settings(home=tmp_path)
+    a, b = (Node.open(settings, SystemClock(), "long enough passphrase") for _ in range(2))
+    due = time.time() - 1
+    with a.write_engine.begin() as connection:
+        for n in range(100):
+            message = {"message_id": f"m{n:03}", "address": "ru", "kind": "note"}
+            connection.execute(
+                outgoing.insert().values(
+                    **message, priority="routine", created_at=due, sha256="00" * 32, wire=b"x"
+                )
+            )
+            connection.execute(
+                deliveries.insert().values(
+                    message_id=f"m{n:03}",
+                    recipient="ru",
+                    state="queued",
+                    attempts=0,
+                    next_attempt_at=due,
+                    updated_at=due,
+                )
+            )
+    claim_a = Outbox(Federation(a), transport=None)._claim_job(50)  # type: ignore[arg-type]
+    claim_b = Outbox(Federation(b), transport=None)._claim_job(50)  # type: ignore[arg-type]
+    holding, release = threading.Event(), threading.Event()
+
+    def held(connection: Connection) -> list[str]:
+        claimed = [item.message_id for item in claim_a(connection)]
+        holding.set()
+        assert release.wait(WAIT)
+        return claimed
+
+    try:
+        first = a.writer.submit(held)
+        assert holding.wait(WAIT)
+        second = [item.message_id for item in b.writer.submit(claim_b).result(WAIT / 3)]
+        release.set()
+        first_ids = first.result(WAIT)
+    finally:
+        release.set()
+        a.close()
+        b.close()
+    assert len(first_ids) == len(second) == 50
+    assert sorted(first_ids + second) == [f"m{n:03}" for n in range(100)]
