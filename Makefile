@@ -22,8 +22,23 @@ lint: $(VENV_STAMP)
 	$(UV) run --frozen mypy --strict src/
 	$(UV) run --frozen lint-imports --no-cache
 
+# The contract suite (ADR 0021): the tests of federation, requests, evidence and audit that
+# store anything run a second time with every node on a PostgreSQL server they start (the
+# unit ones, and the end-to-end ones of delivery, the protocol's HTTP API and the audit CLI;
+# about 10 minutes on a loaded 2-core machine).
+CONTRACT := tests/unit/db/test_postgresql.py tests/unit/audit/test_audit_log.py \
+	tests/unit/federation/test_mailbox.py tests/unit/federation/test_outbox_worker.py \
+	tests/unit/evidence/test_lifecycle.py tests/unit/evidence/test_transfer.py \
+	tests/unit/requests/test_request_nodes.py tests/unit/requests/test_request_evidence.py \
+	tests/unit/requests/test_request_invariants.py tests/unit/requests/test_request_convergence.py \
+	tests/unit/requests/test_request_node_convergence.py \
+	tests/unit/requests/test_request_registry_pinning.py \
+	tests/integration/test_delivery_e2e.py tests/integration/test_federation_http.py \
+	tests/integration/test_audit_cli.py
+
 unit: $(VENV_STAMP)
 	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest --database postgresql $(CONTRACT)
 
 test: lint unit
 

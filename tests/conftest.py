@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,48 @@ from accord.identity.models import (
     signing_kid,
 )
 from accord.jose import public_jwk
+from accord.node import home
+from pgkit import PostgresServer
 from s3kit import S3Server
+
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database",
+        choices=DATABASES,
+        default=os.environ.get("ACCORD_TEST_DATABASE", "sqlite"),
+        help="Where the nodes the tests create keep their data: the contract suite runs the "
+        "federation, requests, evidence and audit tests once on each (ADR 0021).",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session (initdb in a temporary folder, loopback port),
+    with a migrated template database; removed at the end."""
+    server = PostgresServer().start()
+    try:
+        server.migrated_template()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """With ``--database postgresql``, every node a test creates gets a database of its own
+    on the session's PostgreSQL server."""
+    chosen: str = request.config.getoption("--database")
+    if chosen == "sqlite":
+        yield chosen
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(home, "new_database", lambda _home: server.new_database())
+        yield chosen
+
 
 # Speed is measured in tests/bench/, not here: an example that takes longer than Hypothesis's
 # default 200 ms on a loaded two-core CI machine is not a failure.

@@ -72,6 +72,14 @@ def create_app(
     return app
 
 
+async def run_workers(app: FastAPI, stop: asyncio.Event) -> None:
+    """Run the outbox and the domains' workers of a node built with ``deliver`` until
+    ``stop`` is set, answering no HTTP: ``accord worker``, beside ``accord serve`` processes
+    on the same PostgreSQL database (ADR 0021)."""
+    async with app.router.lifespan_context(app):
+        await stop.wait()
+
+
 def _include(app: FastAPI, part: Plugged) -> None:
     if part.routes is not None:
         app.include_router(part.routes)

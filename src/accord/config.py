@@ -335,6 +335,13 @@ class Settings(BaseSettings):
         description="Connect and read timeout of each object-store request (3 attempts).",
     )
 
+    # Scale-out on PostgreSQL (ADR 0021) -------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="The node's PostgreSQL database (postgresql://USER@HOST:PORT/NAME); unset: "
+        "the SQLite file in the node folder.",
+    )
+
     @model_validator(mode="after")
     def _timeouts_in_order(self) -> Settings:
         if self.delivery_timeout > self.message_max_age:

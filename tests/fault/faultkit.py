@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import enum
 import hashlib
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -16,11 +15,12 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import pgkit
 from accord.demo.federation import LocalFederation, LocalNode, NodeSpec
 from accord.envelope.models import Kind
 from accord.federation.service import Federation
 from accord.identity.models import Role
-from accord.node.home import DATABASE_FILE, Node
+from accord.node.home import Node
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
@@ -60,10 +60,9 @@ def wait_until(
 # Reading a node's database directly (the node process may be running, or dead) -------------
 
 
-def query(local: LocalNode, sql: str, *params: object) -> list[sqlite3.Row]:
-    with contextlib.closing(sqlite3.connect(local.home / DATABASE_FILE, timeout=30)) as db:
-        db.row_factory = sqlite3.Row
-        return db.execute(sql, params).fetchall()
+def query(local: LocalNode, sql: str, *params: object) -> list[Any]:
+    """Rows as mappings, from the node's SQLite file or its PostgreSQL database."""
+    return pgkit.query(pgkit.database_of(local.home), sql, *params)
 
 
 def states(sender: LocalNode) -> Counter[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,11 +12,13 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from accord.demo.federation import LocalNode, NodeSpec
 from accord.identity.models import Role
-from accord.node.home import DATABASE_FILE
+from pgkit import Database, Snapshot, copy_node, database_of, execute, query, snapshot
+
+__all__ = ["Database", "Snapshot", "copy_node", "database_of", "execute", "query", "snapshot"]
 
 DEADLINE = 30.0  # generous: a loaded 2-core machine runs several suites at once
 ERROR_KEYS = {"code", "message", "advice", "errors"}
@@ -27,40 +28,11 @@ VN = NodeSpec("vn-mps-247", "Viet Nam 24/7", "VN", (Role.POC_24X7,), ("vi", "en"
 RU = NodeSpec("ru-gp-ca", "Russian Federation CA", "RU", (Role.CENTRAL_AUTHORITY,), ("ru", "en"))
 ZA = NodeSpec("za-doj-ca", "South Africa CA", "ZA", (Role.CENTRAL_AUTHORITY,), ("en",))
 
-Snapshot = dict[str, list[tuple[Any, ...]]]
 T = TypeVar("T")
 
 
-def db_path(node: LocalNode) -> Path:
-    return node.home / DATABASE_FILE
-
-
-def snapshot(database: Path) -> Snapshot:
-    """Every row of every table, read through a read-only connection."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=DEADLINE)
-    try:
-        tables = [
-            row[0]
-            for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
-        return {
-            table: connection.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()  # noqa: S608 - names come from sqlite_master
-            for table in tables
-        }
-    finally:
-        connection.close()
-
-
-def query(database: Path, sql: str, *params: object) -> list[sqlite3.Row]:
-    """Rows of one read-only query, as mappings."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=DEADLINE)
-    connection.row_factory = sqlite3.Row
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
+def db_path(node: LocalNode) -> Database:
+    return database_of(node.home)
 
 
 def wait_until(probe: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:

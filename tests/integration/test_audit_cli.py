@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +17,8 @@ import typer.main
 from accord.audit.cli import app as audit_app
 from accord.audit.note import NoteVerifier, open_checkpoint
 from accord.demo.federation import LocalFederation
-from accord.node.home import DATABASE_FILE
 
-from .helpers import RU, VN, Accord, refused
+from .helpers import RU, VN, Accord, copy_node, database_of, execute, refused
 
 NOTE = ["--subject", "Preservation", "--text", "Please preserve account 42."]
 
@@ -201,7 +198,7 @@ def test_verify_takes_exactly_one_of_vkey_and_card(logged: Logged) -> None:
 
 
 def test_verify_local_names_the_hand_edited_entry(logged: Logged, tmp_path: Path) -> None:
-    home = shutil.copytree(logged.home, tmp_path / "vn")  # the other tests keep the original
+    home = copy_node(logged.home, tmp_path / "vn")  # the other tests keep the original
     at_home = ["--dir", str(home)]
     intact, alarms = logged.accord.many(
         ["audit", "verify-local", *at_home], ["audit", "alarms", *at_home]
@@ -210,13 +207,13 @@ def test_verify_local_names_the_hand_edited_entry(logged: Logged, tmp_path: Path
     assert intact.stdout.strip() == "OK: 3 records match 2 signed checkpoints"
     assert alarms.code == 0, alarms
 
-    connection = sqlite3.connect(home / DATABASE_FILE)
-    with connection:
-        connection.execute(
-            "UPDATE audit_records SET record = replace(record, 'message.sent', 'message.read') "
-            "WHERE idx = 1"
-        )
-    connection.close()
+    execute(
+        database_of(home),
+        "UPDATE audit_records SET record = replace(record, 'message.sent', 'message.read') "
+        "WHERE idx = 1",
+        "UPDATE audit_records SET record = convert_to(replace(convert_from(record, 'UTF8'), "
+        "'message.sent', 'message.read'), 'UTF8') WHERE idx = 1",
+    )
 
     edited, proof = logged.accord.many(
         ["audit", "verify-local", *at_home], ["audit", "prove", "--index", "1", "--json", *at_home]

@@ -183,7 +183,8 @@ def test_signed_refusal_from_a_real_node_fails_the_delivery_with_its_reason(
     refused before reading one) ends the delivery as failed, with RU's own words."""
     pair = LocalFederation.create(tmp_path, [VN, RU], {}, settings_toml=FAST_RETRIES)
     ru_settings = pair.nodes[RU.id].home / "settings.toml"
-    ru_settings.write_text(FAST_RETRIES + "max_message_bytes = 8192\n")
+    with ru_settings.open("a") as handle:
+        handle.write("max_message_bytes = 8192\n")
     try:
         start_all(pair.nodes[s.id] for s in (VN, RU))
         node = pair.nodes[VN.id].open()

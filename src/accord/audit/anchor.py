@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from accord.audit.log import PerfectReader, entry, log_origin
 from accord.audit.merkle import HASH_SIZE, inclusion_proof, leaf_hash, verify_inclusion
@@ -154,7 +154,7 @@ def make_anchor(connection: Connection, digest: str) -> dict[str, Any]:
     covers it and that a witness co-signed (the earliest proof of when it was logged)."""
     index = connection.execute(
         select(audit_records.c.idx)
-        .where(func.instr(audit_records.c.record, f'"digest":"{digest}"'.encode()) > 0)
+        .where(audit_records.c.record.contains(f'"digest":"{digest}"'.encode(), autoescape=True))
         .order_by(audit_records.c.idx)
         .limit(1)
     ).scalar()

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from accord.audit.proofs import checkpoint_document, consistency_document, inclusion_document
 from accord.audit.service import AuditLog
@@ -102,5 +103,7 @@ async def publish_checkpoints(witnessing: Witnessing, stop: asyncio.Event) -> No
             await witnessing.submit(published)
         except AccordError as error:  # keep serving; the next round tries again
             log.warning("checkpoint failed", error=error.message)
+        except SQLAlchemyError as error:  # a read while the database restarts (PostgreSQL)
+            log.warning("checkpoint failed", error=error.__class__.__name__)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), node.settings.checkpoint_interval)

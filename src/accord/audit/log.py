@@ -2,8 +2,10 @@
 signed checkpoints, build proofs, and recompute everything from the stored records.
 
 Appending happens in the same writer job as the action it records (``record``), so an action
-and its record commit or roll back together. Leaf ``n`` also writes the hashes of the complete
-subtrees it closes (``audit_nodes``), so a proof at any size reads O(log n) rows.
+and its record commit or roll back together. On PostgreSQL, where several processes append,
+each append and each checkpoint first takes the log's advisory lock (held to the end of the
+transaction), so the log keeps one total order (ADR 0021). Leaf ``n`` also writes the hashes
+of the complete subtrees it closes (``audit_nodes``), so a proof at any size reads O(log n) rows.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ from accord.audit.models import (
 )
 from accord.audit.note import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
 from accord.boundedjson import parse_object
-from accord.db.engine import write_cache
+from accord.db.engine import serialise, write_cache
 from accord.db.schema import audit_checkpoints, audit_nodes, audit_records
 from accord.errors import AuditError, JsonInvalid, LogCorrupted, NotFoundError
 
 _FRONTIER = "accord.audit.frontier"
+LOCK = "accord.audit.log"
 # Subtrees of 16 leaves and more are stored; smaller ones are recomputed from at most 8 leaf
 # hashes when a proof needs them. One stored row per 16 appends instead of one per append.
 STORED_LEVEL = 4
@@ -74,6 +77,7 @@ def canonical_record(index: int, event: Event, at: datetime) -> bytes:
 
 def record(connection: Connection, events: Iterable[Event], at: datetime) -> list[int]:
     """Append ``events`` in the caller's transaction; returns their indexes."""
+    serialise(connection, LOCK)  # the size read below stays the size until we commit
     size, frontier = _right_edge(connection)
     records, nodes = [], []
     for index, event in enumerate(events, start=size):
@@ -119,8 +123,9 @@ def _close_subtrees(frontier: dict[int, bytes], index: int, leaf: bytes) -> list
 def _right_edge(connection: Connection) -> tuple[int, dict[int, bytes]]:
     """The tree size and the complete subtrees along the right edge (one per set bit of the
     size). The writer remembers them between transactions (``write_cache``): the log only
-    grows, another process that appended changes the size, and a rolled-back job empties the
-    cache, so a cached edge of the current size is the edge of the committed tree."""
+    grows, another process that appended changes the size (read under the log's lock), and a
+    rolled-back job empties the cache, so a cached edge of the current size is the edge of the
+    committed tree."""
     size = tree_size(connection)
     cached = write_cache(connection.engine).get(_FRONTIER)
     if cached is not None and cached[0] == size:
@@ -183,6 +188,7 @@ def publish(
 ) -> Published:
     """Sign a checkpoint of the tree as it is (C2SP tlog-checkpoint); when nothing was added
     since the latest one, that one is returned."""
+    serialise(connection, LOCK)  # one process at a time signs, and never a size twice
     size = tree_size(connection)
     latest = latest_checkpoint(connection, verifier or signer.verifier())
     if latest is not None and latest.checkpoint.size == size:
@@ -326,26 +332,27 @@ def verify_local(connection: Connection, verifier: Verifier) -> tuple[int, int, 
     covered_from = 0
     for checkpoint in _at_size(pending, 0):
         _check_root(checkpoint, EMPTY_ROOT, covered_from, first_bad)
-    rows = connection.execution_options(yield_per=4096).execute(
+    # streamed (a server-side cursor on PostgreSQL), closed when a mismatch raises
+    with connection.execution_options(yield_per=4096).execute(
         select(audit_records.c.idx, audit_records.c.record, audit_records.c.leaf).order_by(
             audit_records.c.idx
         )
-    )
-    for row in rows:
-        if row.idx != size:
-            raise LogCorrupted(
-                f"audit entry {size} is missing (the next stored entry is {row.idx})",
-                advice="Restore the database from a backup; report the incident.",
-            )
-        data = _as_bytes(row.record)
-        leaf = leaf_hash(data)
-        if first_bad is None and (_as_bytes(row.leaf) != leaf or not _names_index(data, size)):
-            first_bad = size
-        frontier.push(leaf)
-        size += 1
-        for checkpoint in _at_size(pending, size):
-            _check_root(checkpoint, frontier.root(), covered_from, first_bad)
-            covered_from = size
+    ) as rows:
+        for row in rows:
+            if row.idx != size:
+                raise LogCorrupted(
+                    f"audit entry {size} is missing (the next stored entry is {row.idx})",
+                    advice="Restore the database from a backup; report the incident.",
+                )
+            data = _as_bytes(row.record)
+            leaf = leaf_hash(data)
+            if first_bad is None and (_as_bytes(row.leaf) != leaf or not _names_index(data, size)):
+                first_bad = size
+            frontier.push(leaf)
+            size += 1
+            for checkpoint in _at_size(pending, size):
+                _check_root(checkpoint, frontier.root(), covered_from, first_bad)
+                covered_from = size
     if pending:
         raise LogCorrupted(
             f"checkpoint of size {pending[0].size} signs entries beyond the {size} stored",

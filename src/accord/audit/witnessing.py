@@ -30,6 +30,7 @@ from accord.audit.witness import (
 )
 from accord.boundedjson import parse_object
 from accord.db.schema import audit_cosignatures
+from accord.db.upsert import insert_or_replace
 from accord.errors import AccordError, ProofInvalid, SplitView
 from accord.federation.auth import AUTH_HEADER, sign_request
 from accord.federation.service import Federation
@@ -167,10 +168,14 @@ class Witnessing:
         verify_cosignature(cosigned, NoteVerifier(witness_name(witness), key))
         now = self.node.clock.now().timestamp()
         await self.node.writer.write(
-            lambda c: c.execute(
-                audit_cosignatures.insert()
-                .prefix_with("OR REPLACE")
-                .values(size=size, witness=witness, note=cosigned, at=now)
+            lambda c: insert_or_replace(
+                c,
+                audit_cosignatures,
+                ("size", "witness"),
+                size=size,
+                witness=witness,
+                note=cosigned,
+                at=now,
             )
         )
 

@@ -3,15 +3,18 @@ composition root builds), then each domain's commands (ADR 0012)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import sys
 from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from accord import __version__
-from accord.app import DOMAINS, create_app
+from accord.app import DOMAINS, create_app, run_workers
 from accord.cli.common import DirOption, console, opened_node, report
 from accord.errors import AccordError
 from accord.federation import server
@@ -50,7 +53,27 @@ app.add_typer(directory_app, name="directory")
 app.add_typer(card_app, name="card")
 app.add_typer(key_app, name="key")
 register_node(app)
+
+
+def worker(directory: DirOption = None) -> None:
+    """Run the outbox and the domains' workers without the HTTP API: several of them share
+    the work of `accord serve` processes on one PostgreSQL database (docs/deployment.md)."""
+    with opened_node(directory) as node:
+        app = create_app(Federation(node), deliver=True)
+        console.print(f"{node.id} worker {os.getpid()} running")
+        asyncio.run(_until_signalled(app))
+
+
+async def _until_signalled(app: FastAPI) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await run_workers(app, stop)
+
+
 app.command("serve")(serve)
+app.command("worker")(worker)
 register_federation(app)
 register_backup(app)
 for domain in DOMAINS:

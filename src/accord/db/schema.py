@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     ForeignKey,
@@ -16,6 +17,8 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+# A 64-bit integer: SQLite's INTEGER already is one; PostgreSQL's is 32 bits (migration 0010).
+Int64 = Integer().with_variant(BigInteger(), "postgresql")
 
 directories = Table(
     "directories",
@@ -184,7 +187,7 @@ evidence_inbound = Table(
     Column("custody", Text, nullable=False),  # the offered chain, one compact JWS per line
     Column("state", String(16), nullable=False),
     Column("chunks_total", Integer, nullable=False),
-    Column("bytes_total", Integer, nullable=False),
+    Column("bytes_total", Int64, nullable=False),
     Column("offered_at", Float, nullable=False),
     Column("active_at", Float),  # the last offer or chunk: an abandoned transfer expires
     Column("completed_at", Float),
@@ -398,7 +401,7 @@ intel_objects = Table(
     Column("stix_id", String(300), primary_key=True),
     Column("vkey", String(32), primary_key=True),  # '' for an object without versions
     Column("version", String(40), nullable=False),  # modified (or created) as written
-    Column("date_added", Integer, nullable=False),
+    Column("date_added", Int64, nullable=False),
     Column("type", String(250), nullable=False),
     Column("is_last", Integer, nullable=False),
     Column("is_first", Integer, nullable=False),

@@ -5,6 +5,10 @@ Grouping makes one fsync serve many jobs (group commit), which is what lets a no
 hundreds of durable messages a second. A job that raises is rolled back alone; the others in
 its group still commit. Callers learn the outcome only after COMMIT returned, so nothing is
 acknowledged before it is on disk.
+
+On PostgreSQL each process of a node has its own writer and the same grouping (ADR 0021).
+Writers of other processes can then hold locks a job waits for; when PostgreSQL picks a job
+as a deadlock victim, its whole group is rolled back and run again.
 """
 
 from __future__ import annotations
@@ -12,21 +16,27 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from accord.db.engine import write_cache
 from accord.errors import StorageError
 
 T = TypeVar("T")
 Job = tuple[Callable[[Connection], Any], "Future[Any]"]
+Result = tuple["Future[Any]", Any, BaseException | None]
 MAX_GROUP = 256
 CHECKPOINT_SECONDS = 1.0
+# SQLSTATEs after which the same job may succeed when run again: deadlock_detected,
+# serialization_failure, lock_not_available (PostgreSQL Appendix A)
+TRANSIENT = frozenset({"40P01", "40001", "55P03"})
+ATTEMPTS = 5
 log = structlog.get_logger("accord.db")
 _STOP = object()
 
@@ -43,7 +53,8 @@ class Writer:
         self._checkpointer = threading.Thread(
             target=self._checkpoint_wal, name="accord-db-checkpoint", daemon=True
         )
-        self._checkpointer.start()
+        if engine.dialect.name == "sqlite":  # PostgreSQL checkpoints on its own
+            self._checkpointer.start()
 
     def submit(self, job: Callable[[Connection], T]) -> Future[T]:
         future: Future[T] = Future()
@@ -61,7 +72,8 @@ class Writer:
         self._queue.put(_STOP)
         self._thread.join()
         self._stopping.set()
-        self._checkpointer.join()
+        if self._checkpointer.is_alive():
+            self._checkpointer.join()
 
     def _checkpoint_wal(self) -> None:
         """Copy the WAL into the database file off the commit path. Writer connections do not
@@ -94,36 +106,56 @@ class Writer:
                 return
 
     def _commit(self, group: list[Job]) -> None:
-        results: list[tuple[Future[Any], Any, BaseException | None]] = []
-        try:
-            with self._engine.connect() as connection, connection.begin():
-                for job, future in group:
-                    results.append(_run_in_savepoint(connection, job, future))
-        except SQLAlchemyError as exc:
-            write_cache(self._engine).clear()  # the whole group was rolled back
-            error = StorageError(
-                f"the database refused a commit: {exc.__class__.__name__}",
-                advice="Check disk space and permissions of the node folder; nothing was saved.",
-            )
-            for _job, future in group:
-                future.set_exception(error)
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                results = self._transaction(group, retry=attempt < ATTEMPTS)
+            except _Transient:
+                write_cache(self._engine).clear()  # the whole group was rolled back
+                time.sleep(0.01 * attempt)
+                continue
+            except SQLAlchemyError as exc:
+                write_cache(self._engine).clear()
+                error = StorageError(
+                    f"the database refused a commit: {exc.__class__.__name__}",
+                    advice="Check the database (disk space and permissions of the node folder, "
+                    "or the PostgreSQL server of ACCORD_DATABASE_URL); nothing was saved.",
+                )
+                for _job, future in group:
+                    future.set_exception(error)
+                return
+            for future, value, failure in results:
+                if failure is None:
+                    future.set_result(value)
+                else:
+                    future.set_exception(failure)
             return
-        for future, value, failure in results:
-            if failure is None:
-                future.set_result(value)
-            else:
-                future.set_exception(failure)
+
+    def _transaction(self, group: list[Job], *, retry: bool) -> list[Result]:
+        with self._engine.connect() as connection, connection.begin():
+            return [_run_in_savepoint(connection, job, future, retry) for job, future in group]
+
+
+class _Transient(Exception):
+    """A job lost a deadlock or serialization conflict to another process's writer: the
+    locks its group's earlier jobs hold may be what the other waits for, so the whole group
+    is rolled back and run again."""
 
 
 def _run_in_savepoint(
-    connection: Connection, job: Callable[[Connection], Any], future: Future[Any]
-) -> tuple[Future[Any], Any, BaseException | None]:
+    connection: Connection, job: Callable[[Connection], Any], future: Future[Any], retry: bool
+) -> Result:
     savepoint = connection.begin_nested()
     try:
         value = job(connection)
-    except Exception as exc:  # noqa: BLE001 - the job's own error goes back to its caller
+    except Exception as exc:
         savepoint.rollback()
         write_cache(connection.engine).clear()  # it may hold what was rolled back
+        if retry and _transient(exc):
+            raise _Transient from exc
         return future, None, exc
     savepoint.commit()
     return future, value, None
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in TRANSIENT

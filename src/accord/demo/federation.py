@@ -150,8 +150,9 @@ class LocalFederation:
                 spec.id, spec.name, spec.country, spec.roles, spec.languages, url, spec.areas
             )
             participant = init_node(home, identity, passphrase)
-            if settings_toml:
-                (home / "settings.toml").write_text(settings_toml)
+            if settings_toml:  # after init's own lines (its database URL, if any)
+                with (home / "settings.toml").open("a", encoding="utf-8") as handle:
+                    handle.write(settings_toml)
             env = {**os.environ, "ACCORD_PASSPHRASE": passphrase, "ACCORD_HOME": str(home)}
             federation.nodes[spec.id] = LocalNode(spec, home, url, participant, env)
         federation.directory = federation._signed_directory(groups, registry)

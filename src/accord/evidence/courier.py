@@ -32,6 +32,7 @@ from accord.errors import (
     EvidenceError,
     InputError,
     ReceiptInvalid,
+    StorageError,
     TransferIncomplete,
 )
 from accord.evidence.models import Manifest
@@ -153,7 +154,12 @@ class Courier:
         running: set[asyncio.Task[None]] = set()
         while not stop.is_set():
             free = TRANSFERS_AT_ONCE - len(running)
-            for row in await self._node.writer.write(self._claim_job(free)) if free else []:
+            try:
+                claimed = await self._node.writer.write(self._claim_job(free)) if free else []
+            except StorageError as exc:  # the database is away (restarting): poll again
+                log.warning("courier claim failed", error=exc.message)
+                claimed = []
+            for row in claimed:
                 task = asyncio.create_task(self._transfer(row))
                 running.add(task)
                 task.add_done_callback(running.discard)
@@ -181,6 +187,8 @@ class Courier:
                 )
                 .order_by(evidence_outbound.c.next_attempt_at)
                 .limit(limit + len(holding))
+                # couriers of other processes on the same PostgreSQL pass over these (ADR 0021)
+                .with_for_update(skip_locked=True)
             ).all()
             claimed: list[Row[Any]] = []
             for row in rows:

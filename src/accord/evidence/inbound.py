@@ -27,6 +27,7 @@ from accord.audit.log import record
 from accord.audit.models import Action, Event
 from accord.blobs.local import fsync_dir
 from accord.db.schema import evidence_chunks, evidence_inbound
+from accord.db.upsert import insert_or_ignore
 from accord.envelope.core import sha256_hex
 from accord.errors import (
     AccordError,
@@ -301,11 +302,7 @@ class Inbound:
             current = _first(connection, package_id)
             if current is None or current.state != RECEIVING:
                 return None if current is None else COMPLETE
-            connection.execute(
-                insert(evidence_chunks)
-                .prefix_with("OR IGNORE")
-                .values(package_id=package_id, idx=index)
-            )
+            insert_or_ignore(connection, evidence_chunks, package_id=package_id, idx=index)
             _touch(package_id, now)(connection)
             return RECEIVING
 

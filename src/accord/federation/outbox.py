@@ -29,7 +29,7 @@ from accord.boundedjson import parse_object
 from accord.config import Settings
 from accord.db.schema import deliveries, outgoing
 from accord.envelope.receipt import verify_receipt, verify_refusal
-from accord.errors import AccordError, JsonInvalid, ReceiptInvalid
+from accord.errors import AccordError, JsonInvalid, ReceiptInvalid, StorageError
 from accord.federation.models import PENDING, Claimed, DeliveryState
 from accord.federation.service import Federation
 from accord.federation.transport import PeerResponse, PeerTransport, TransportFailure
@@ -87,7 +87,11 @@ class Outbox:
         poll = self._node.settings.outbox_poll
         while not stop.is_set():
             free = self._capacity - len(self._in_flight)
-            claimed = await self._node.writer.write(self._claim_job(free)) if free > 0 else []
+            try:
+                claimed = await self._node.writer.write(self._claim_job(free)) if free > 0 else []
+            except StorageError as exc:  # the database is away (restarting): poll again
+                log.warning("outbox claim failed", error=exc.message)
+                claimed = []
             for item in claimed:
                 self._holding.add(_key(item.message_id, item.recipient))
                 task = asyncio.create_task(self._deliver(item))
@@ -140,6 +144,8 @@ class Outbox:
                 )
                 .order_by(deliveries.c.next_attempt_at)
                 .limit(limit + len(holding))
+                # other workers on the same PostgreSQL pass over rows claimed meanwhile
+                .with_for_update(of=deliveries, skip_locked=True)
             ).all()
             claimed: list[Claimed] = []
             for row in rows:

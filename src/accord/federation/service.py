@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
 
+from accord.audit.log import LOCK as AUDIT_LOCK
 from accord.audit.log import record
 from accord.audit.models import Action, Event
+from accord.db.engine import serialise
 from accord.db.schema import deliveries, incoming, outgoing
 from accord.envelope.core import check_replay, open_envelope, read_routing, seal, sha256_hex
 from accord.envelope.models import Kind, Opened, Priority, Routing, new_message_id
@@ -105,6 +107,9 @@ class Federation:
         received_at = self.node.clock.now()
 
         def job(connection: Connection) -> tuple[str, bool]:
+            # another process of this node may be storing the same message (PostgreSQL):
+            # the log's lock, which the record below needs anyway, makes the check hold
+            serialise(connection, AUDIT_LOCK)
             row = connection.execute(
                 select(incoming.c.sha256, incoming.c.receipt).where(
                     incoming.c.message_id == routing.message_id

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select, tuple_, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from accord.db.engine import write_cache
+from accord.db.engine import serialise, sole_writer, write_cache
 from accord.db.schema import intel_collections, intel_grants, intel_objects
 from accord.envelope.core import sha256_hex
 from accord.errors import FieldError, NotFoundError
@@ -184,7 +184,9 @@ def store_objects(
             inserts.append(row)
             if len(known[item.obj.id]) > 1:
                 relabel.add(item.obj.id)
-    if inserts:  # the driver's executemany: a thousand rows in a few milliseconds
+    if inserts and not sole_writer(connection.engine):
+        connection.execute(intel_objects.insert(), inserts)  # psycopg's pipelined executemany
+    elif inserts:  # the driver's executemany: a thousand rows in a few milliseconds
         columns = list(inserts[0])
         sql = (
             f"INSERT INTO intel_objects ({', '.join(columns)}) "  # noqa: S608 - our own column names
@@ -251,13 +253,26 @@ def _mark_first_and_last(connection: Connection, collection_id: str, stix_id: st
 def _next_added(connection: Connection, now: datetime) -> int:
     """A date_added later than every one given on this node (unique: paging by added_after
     with X-TAXII-Date-Added-Last then skips nothing, TAXII 2.1 §3.4)."""
-    cache = write_cache(connection.engine)
+    cache = write_cache(connection.engine) if sole_writer(connection.engine) else _held(connection)
     last = cache.get(_LAST_ADDED)
     if last is None:
         last = connection.execute(select(func.max(intel_objects.c.date_added))).scalar() or 0
     added = max(micros(now), int(last) + 1)
     cache[_LAST_ADDED] = added
     return added
+
+
+def _held(connection: Connection) -> dict[str, int]:
+    """On PostgreSQL other processes add too: the maximum is read under a lock held to the
+    end of the transaction, and remembered only within it (rows of a batch are inserted
+    together, after every date_added is given)."""
+    transaction = connection.get_transaction()
+    held = connection.info.get(_LAST_ADDED)
+    if held is None or held[0] is not transaction:
+        serialise(connection, _LAST_ADDED)
+        held = connection.info[_LAST_ADDED] = (transaction, {})
+    cache: dict[str, int] = held[1]
+    return cache
 
 
 def store_grant(connection: Connection, origin: str, token: str, now: datetime) -> str:

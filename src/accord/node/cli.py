@@ -23,7 +23,7 @@ from accord.cli.common import (
 from accord.clock import SystemClock, to_rfc3339
 from accord.documents import load
 from accord.envelope.core import sha256_hex
-from accord.errors import ConfigError, DocumentInvalid, FieldError, InputError
+from accord.errors import ConfigError, DocumentInvalid, FieldError, InputError, NodeError
 from accord.identity.card import make_card
 from accord.identity.keys import KeyRing, add_alert_key, generation_folder
 from accord.identity.models import Role
@@ -47,6 +47,13 @@ def register(app: typer.Typer) -> None:
         roles: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(Role)}.")],
         languages: Annotated[str, typer.Option(help="Comma-separated BCP 47 tags: vi,en.")],
         url: Annotated[str, typer.Option(help="Base URL partners reach this node at.")],
+        database_url: Annotated[
+            str | None,
+            typer.Option(
+                help="PostgreSQL database of the node (postgresql://USER@HOST:PORT/NAME), "
+                "kept in settings.toml; default: ACCORD_DATABASE_URL, else SQLite in the folder."
+            ),
+        ] = None,
         directory: DirOption = None,
     ) -> None:
         """Create a node: keys (encrypted with the passphrase), database, identity."""
@@ -56,7 +63,11 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise ConfigError(f"--roles: {exc}", advice=f"Use any of: {', '.join(Role)}.") from None
         identity = Identity(node_id, name, country, role_list, _split(languages), url.rstrip("/"))
-        participant = init_node(settings.home, identity, passphrase(settings, confirm=True))
+        chosen = database_url or (
+            settings.database_url.get_secret_value() if settings.database_url else None
+        )
+        secret = passphrase(settings, confirm=True)
+        participant = init_node(settings.home, identity, secret, database_url=chosen)
         console.print(f"Created node [bold]{participant.id}[/] in {settings.home}")
         console.print("Next: `accord card export` and send the card to the federation stewards.")
 
@@ -138,6 +149,12 @@ def register_backup(app: typer.Typer) -> None:
         """Back the node up while it runs: a consistent database snapshot (SQLite's backup
         API), the keys still encrypted, the evidence folders (ADR 0019)."""
         with opened_node(directory) as node:
+            if node.shared_database:
+                raise NodeError(
+                    "this node's database is PostgreSQL: `accord backup` copies the SQLite file",
+                    advice="Back up the database with pg_dump or PITR and the node folder with "
+                    "tar, as docs/deployment.md describes.",
+                )
             done = backup(node.home, out, node_id=node.id, now=node.clock.now())
         console.print(f"Backed up {node.id}: {done.files} files, {done.bytes} bytes, to {out}")
 

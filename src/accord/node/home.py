@@ -7,7 +7,7 @@ Layout::
       areas.json           optional: the areas of interest the card declares (`accord card areas`)
       settings.toml        optional overrides of ACCORD_* settings
       keys/                signing and encryption private keys, encrypted (PKCS#8)
-      accord.db            SQLite database (WAL)
+      accord.db            SQLite database (WAL), unless ACCORD_DATABASE_URL names PostgreSQL
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from accord.blobs import BlobStore, open_store
 from accord.clock import Clock
-from accord.config import Settings
-from accord.db.engine import sqlite_engine
+from accord.config import SETTINGS_FILE, Settings
+from accord.db.engine import connect_engine, sqlite_engine
 from accord.db.migrate import upgrade
 from accord.db.writer import Writer
-from accord.errors import ConfigError, NodeError
+from accord.errors import ConfigError, NodeError, StorageError
 from accord.identity.areas import AreaOfInterest
 from accord.identity.card import make_card
 from accord.identity.keys import ROTATIONS_FILE, KeyRing, NodeKeys, check_passphrase
@@ -129,8 +130,19 @@ class Identity:
         return parts.hostname or "127.0.0.1", parts.port or default
 
 
-def init_node(home: Path, identity: Identity, passphrase: str) -> Participant:
-    """Create a node folder: keys (encrypted), database (migrated), identity file."""
+def new_database(home: Path) -> str | None:
+    """The database a node created at ``home`` without a database URL goes on: None, its own
+    SQLite file. (The contract suite replaces this to put every node on PostgreSQL.)"""
+    del home
+    return None
+
+
+def init_node(
+    home: Path, identity: Identity, passphrase: str, database_url: str | None = None
+) -> Participant:
+    """Create a node folder: keys (encrypted), database (migrated), identity file. With
+    ``database_url`` (PostgreSQL) the schema is created there and the URL written to the
+    folder's settings.toml, so every process opening the folder uses that database."""
     if (home / IDENTITY_FILE).exists():
         raise NodeError(
             f"{home} already holds a node",
@@ -139,15 +151,49 @@ def init_node(home: Path, identity: Identity, passphrase: str) -> Participant:
     check_passphrase(passphrase)
     keys = NodeKeys.generate()
     participant = _validated(identity, keys)
+    database_url = database_url or new_database(home)
+    if database_url is not None:  # first: a server that cannot be reached leaves no folder
+        _migrate(connect_engine(database_url, writer=True))
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     keys.save(home / KEYS_DIR, passphrase)
-    engine = sqlite_engine(home / DATABASE_FILE, writer=True)
-    upgrade(engine)
-    engine.dispose()
+    if database_url is None:
+        _migrate(sqlite_engine(home / DATABASE_FILE, writer=True))
+    else:
+        _remember_database(home, database_url)
     (home / IDENTITY_FILE).write_text(identity.to_toml(), encoding="utf-8")
     if identity.areas:
         write_areas(home, identity.areas)
     return participant
+
+
+def migrated(engine: Engine) -> None:
+    """Bring the node's database to the newest schema, or say why it cannot be reached."""
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        raise StorageError(
+            f"cannot open the node's database: {exc.__class__.__name__}: {exc.orig or exc}"
+            if isinstance(exc, DBAPIError)
+            else f"cannot open the node's database: {exc}",
+            advice="Check that the PostgreSQL server of ACCORD_DATABASE_URL runs and accepts "
+            "this role (password in ~/.pgpass), or that the node folder is writable.",
+        ) from exc
+
+
+def _migrate(engine: Engine) -> None:
+    try:
+        migrated(engine)
+    finally:
+        engine.dispose()
+
+
+def _remember_database(home: Path, url: str) -> None:
+    """Add ``database_url`` to the node's settings.toml, readable by its owner only (the URL
+    may carry a password)."""
+    path = home / SETTINGS_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
+        handle.write(f"database_url = {json.dumps(url)}\n")
 
 
 def _validated(identity: Identity, keys: NodeKeys) -> Participant:
@@ -229,7 +275,7 @@ class Node:
         ring = KeyRing.load(home / KEYS_DIR, passphrase)
         node = cls(home, settings, clock, identity, ring, _passphrase=passphrase)
         node._ring_stamp = (_mtime(home / KEYS_DIR / ROTATIONS_FILE), time.monotonic())
-        upgrade(node.write_engine)
+        migrated(node.write_engine)
         return node
 
     @property
@@ -273,11 +319,22 @@ class Node:
 
     @cached_property
     def write_engine(self) -> Engine:
-        return self._track(sqlite_engine(self.home / DATABASE_FILE, writer=True))
+        return self._track(self._engine(writer=True))
 
     @cached_property
     def read_engine(self) -> Engine:
-        return self._track(sqlite_engine(self.home / DATABASE_FILE, writer=False))
+        return self._track(self._engine(writer=False))
+
+    @property
+    def shared_database(self) -> bool:
+        """Whether the node runs on PostgreSQL, where several processes may serve it."""
+        return self.settings.database_url is not None
+
+    def _engine(self, *, writer: bool) -> Engine:
+        url = self.settings.database_url
+        if url is None:
+            return sqlite_engine(self.home / DATABASE_FILE, writer=writer)
+        return connect_engine(url.get_secret_value(), writer=writer)
 
     @cached_property
     def writer(self) -> Writer:

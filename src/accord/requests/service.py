@@ -675,6 +675,13 @@ def _require_unclaimed(connection: Connection, events: Iterable[Event], sender: 
 
 
 def _require_next(connection: Connection, event: Event) -> None:
+    # another process of this node (PostgreSQL, ADR 0021) may be moving the same request:
+    # its row lock makes this move wait for that commit, then see its event below
+    connection.execute(
+        select(requests.c.request_id)
+        .where(requests.c.request_id == event.request_id)
+        .with_for_update()
+    )
     held = connection.execute(
         select(request_events.c.seq).where(
             request_events.c.request_id == event.request_id,

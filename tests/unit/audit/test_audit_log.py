@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Executable, delete, select, update
 
 from accord.audit import log
 from accord.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
@@ -32,7 +31,7 @@ from accord.federation.reading import Mailbox
 from accord.federation.service import Federation
 from accord.federation.transport import PeerResponse
 from accord.identity.models import Role
-from accord.node.home import DATABASE_FILE, Node
+from accord.node.home import Node
 
 VN, RU = "vn-mps-247", "ru-gp-ca"
 SPECS = [
@@ -53,9 +52,6 @@ class Pair:
         with node.read_engine.connect() as connection:
             rows = connection.execute(select(audit_records.c.action).order_by(audit_records.c.idx))
             return [str(action) for action in rows.scalars()]
-
-    def database(self, node: Node) -> Path:
-        return self.local.nodes[node.id].home / DATABASE_FILE
 
 
 @dataclass
@@ -207,17 +203,21 @@ def test_proof_for_another_party_is_not_shown(pair: Pair) -> None:
     assert missing.value.message == "no audit entry 99 concerning ru-gp-ca"  # same answer
 
 
+def hand_edit(node: Node, statement: Executable) -> None:
+    """Change the stored log behind the node's back (on SQLite or PostgreSQL alike)."""
+    with node.write_engine.begin() as connection:
+        connection.execute(statement)
+
+
 def test_verify_local_finds_a_hand_edited_row_by_index(pair: Pair) -> None:
     for _ in range(10):
         Federation(pair.vn).send(RU, Kind.NOTE, NOTE)
     audit = AuditLog(pair.vn)
     audit.checkpoint()
     assert audit.verify_local() == (11, 1, 0)
-    with sqlite3.connect(pair.database(pair.vn)) as raw:
-        raw.execute(
-            "UPDATE audit_records SET record = replace(record, 'message.sent', 'message.read') "
-            "WHERE idx = 6"
-        )
+    with pair.vn.read_engine.connect() as connection:
+        edited = log.entry(connection, 6).record.replace(b"message.sent", b"message.read")
+    hand_edit(pair.vn, update(audit_records).where(audit_records.c.idx == 6).values(record=edited))
     with pytest.raises(
         LogCorrupted, match="audit entry 6 no longer matches the checkpoint of size 11"
     ):
@@ -231,11 +231,12 @@ def test_verify_local_finds_an_edit_that_also_rewrote_the_leaf_hash(pair: Pair) 
     audit.checkpoint()
     with pair.vn.read_engine.connect() as connection:
         forged = log.entry(connection, 4).record.replace(b"message.sent", b"message.read")
-    with sqlite3.connect(pair.database(pair.vn)) as raw:
-        raw.execute(
-            "UPDATE audit_records SET record = ?, leaf = ? WHERE idx = 4",
-            (forged, leaf_hash(forged)),
-        )
+    hand_edit(
+        pair.vn,
+        update(audit_records)
+        .where(audit_records.c.idx == 4)
+        .values(record=forged, leaf=leaf_hash(forged)),
+    )
     with pytest.raises(LogCorrupted, match=r"an entry in \[0, 11\) no longer matches"):
         audit.verify_local()
 
@@ -245,12 +246,10 @@ def test_verify_local_finds_a_deleted_row(pair: Pair) -> None:
         Federation(pair.vn).send(RU, Kind.NOTE, NOTE)
     audit = AuditLog(pair.vn)
     audit.checkpoint()
-    with sqlite3.connect(pair.database(pair.vn)) as raw:
-        raw.execute("DELETE FROM audit_records WHERE idx = 5")
+    hand_edit(pair.vn, delete(audit_records).where(audit_records.c.idx == 5))
     with pytest.raises(LogCorrupted, match="checkpoint of size 6 signs entries beyond the 5"):
         audit.verify_local()
-    with sqlite3.connect(pair.database(pair.vn)) as raw:
-        raw.execute("DELETE FROM audit_records WHERE idx = 2")
+    hand_edit(pair.vn, delete(audit_records).where(audit_records.c.idx == 2))
     with pytest.raises(LogCorrupted, match="audit entry 2 is missing"):
         audit.verify_local()
 

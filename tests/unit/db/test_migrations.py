@@ -32,7 +32,7 @@ def test_upgrade_twice_is_a_no_op(tmp_path: Path) -> None:
         mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
         sync = connection.exec_driver_sql("PRAGMA synchronous").scalar()
     engine.dispose()
-    assert (version, mode, sync) == ("0009", "wal", 2)  # 2 = FULL: commits reach the disk
+    assert (version, mode, sync) == ("0010", "wal", 2)  # 2 = FULL: commits reach the disk
 
 
 def test_incoming_transfers_from_before_0006_count_as_active_since_their_offer(
