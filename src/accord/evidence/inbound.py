@@ -450,8 +450,14 @@ class Inbound:
             with self.node.read_engine.connect() as connection:
                 known = set(connection.scalars(select(evidence_inbound.c.package_id)))
             folder = self.root / "incoming"
+            for package_id in expired:  # their rows are gone with this process's commit
+                shutil.rmtree(self.incoming(package_id), ignore_errors=True)
+                self._held.pop(package_id, None)
             for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-                if path.name not in known:
+                # A folder without a row is a crash's leftover only once it is as old as the
+                # expiry: on a shared database another process may be preparing it, its row
+                # not yet committed (this lock holds within one process only; ADR 0021).
+                if path.name not in known and _modified(path) < silent_since:
                     shutil.rmtree(path, ignore_errors=True)
                     self._held.pop(path.name, None)
             if folder.is_dir():
@@ -547,6 +553,14 @@ def _touch(package_id: str, now: float) -> Any:
         )
 
     return job
+
+
+def _modified(path: Path) -> float:
+    """When ``path`` last changed (0 when it is already gone)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 async def expire_abandoned(inbound: Inbound, stop: asyncio.Event) -> None:

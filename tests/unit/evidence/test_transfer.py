@@ -680,11 +680,17 @@ def test_a_received_package_never_expires(nodes: Nodes) -> None:
 def test_a_folder_left_without_its_row_by_a_crash_is_removed(nodes: Nodes) -> None:
     _, _, package_id = _offered(nodes)
     receiver = _receiver(nodes)
+    now = nodes.open[RU].clock.now().timestamp()
     orphan = receiver.incoming("0f" * 16)  # its row deleted, the process killed before rmtree
-    (orphan / "files").mkdir(parents=True)
-    (orphan / "files" / "000001.age").write_bytes(b"partial")
+    # another process's offer, its folder made and its row not yet committed
+    preparing = receiver.incoming("1e" * 16)
+    for folder, changed in ((orphan, now - _expiry(nodes) - 1), (preparing, now)):
+        (folder / "files").mkdir(parents=True)
+        (folder / "files" / "000001.age").write_bytes(b"partial")
+        os.utime(folder, (changed, changed))
     assert receiver.expire() == []
     assert not orphan.exists()
+    assert preparing.is_dir()  # younger than the expiry: left to the process preparing it
     assert receiver.incoming(package_id).is_dir()  # a live transfer's folder stays
 
 
