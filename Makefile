@@ -34,7 +34,7 @@ CONTRACT := tests/unit/db/test_postgresql.py tests/unit/audit/test_audit_log.py 
 	tests/unit/requests/test_request_node_convergence.py \
 	tests/unit/requests/test_request_registry_pinning.py \
 	tests/integration/test_delivery_e2e.py tests/integration/test_federation_http.py \
-	tests/integration/test_audit_cli.py
+	tests/integration/test_audit_cli.py tests/integration/test_key_rotation.py
 
 unit: $(VENV_STAMP)
 	$(UV) run --frozen pytest

@@ -16,11 +16,12 @@ rotation cannot make one: no witness co-signs a checkpoint in the past.
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, TextClause, func, select, text
 
 from accord.audit.log import PerfectReader, entry, log_origin
 from accord.audit.merkle import HASH_SIZE, inclusion_proof, leaf_hash, verify_inclusion
@@ -146,15 +147,28 @@ def _hashes(document: dict[str, Any]) -> list[bytes]:
     return hashes
 
 
+_SHA256_HEX = re.compile("[0-9a-f]{64}")
+
+
+def _holds(connection: Connection, needle: bytes) -> ColumnElement[bool] | TextClause:
+    """Whether a record's bytes contain ``needle``: SQLite's LIKE does not match inside a
+    BLOB, and PostgreSQL's ``position`` over bytea is written ``position(x IN y)``."""
+    if connection.dialect.name == "sqlite":
+        return func.instr(audit_records.c.record, needle) > 0
+    return text("position(:needle IN audit_records.record) > 0").bindparams(needle=needle)
+
+
 # Making one, on the node whose log it is ------------------------------------------------------
 
 
 def make_anchor(connection: Connection, digest: str) -> dict[str, Any]:
     """The anchor of this log's record naming ``digest``: into the smallest checkpoint that
     covers it and that a witness co-signed (the earliest proof of when it was logged)."""
+    if not _SHA256_HEX.fullmatch(digest):
+        raise ValueError(f"{digest!r} is not a SHA-256 in lower-case hex")
     index = connection.execute(
         select(audit_records.c.idx)
-        .where(audit_records.c.record.contains(f'"digest":"{digest}"'.encode(), autoescape=True))
+        .where(_holds(connection, f'"digest":"{digest}"'.encode()))
         .order_by(audit_records.c.idx)
         .limit(1)
     ).scalar()
