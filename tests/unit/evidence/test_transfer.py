@@ -130,8 +130,9 @@ def nodes(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Nodes]:
         server: S3Server = request.getfixturevalue("s3_server")
         bucket = server.bucket()
         for pid, spec in local.nodes.items():
-            settings = SETTINGS + server.settings_toml(f"s3://{bucket}/{pid}")
-            (spec.home / "settings.toml").write_text(settings)
+            # added to what init wrote (the database_url of a PostgreSQL node among it)
+            with (spec.home / "settings.toml").open("a") as settings:
+                settings.write(server.settings_toml(f"s3://{bucket}/{pid}"))
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     opened = {pid: local.nodes[pid].open(clock) for pid in (VN, RU, ZA)}
     apps = {
