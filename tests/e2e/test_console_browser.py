@@ -59,7 +59,13 @@ USERS = {
     RU: {"olga": (UserRole.OPERATOR, "ru"), "layla": (UserRole.OPERATOR, "ar")},
 }
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+
+@pytest.fixture(scope="module", autouse=True)
+def _chromium() -> None:
+    """A missing browser fails these tests, as it does the print-layout test: never a skip."""
+    assert Path(CHROMIUM).exists(), (
+        f"Debian's chromium is needed at {CHROMIUM}: .ci/run installs it (apt-get install chromium)"
+    )
 
 
 @dataclass(frozen=True)
